@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { loadCatalog } from './catalog/load.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { InstanceStats } from './core/instance-stats.ts';
+import { createModelResolver } from './core/resolve-model.ts';
+import type { Gateway } from './http/exchange.ts';
+import { createHttpServer } from './http/server.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { createProviderRegistry } from './providers/registry.ts';
+import { HttpClient } from './transport/http-client.ts';
+
+export interface AppOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** YAML config file; default from `NEXUS_CONFIG` or `./nexus.yaml`. */
+  readonly configFile?: string;
+  /** Where JSON logs go; default stdout. */
+  readonly logDestination?: NodeJS.WritableStream;
+}
+
+export interface App {
+  readonly gateway: Gateway;
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, waits for in-flight requests, closes upstream pools. */
+  close(): Promise<void>;
+}
+
+const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Boot: config → catalogue → providers → pipeline → HTTP server. Throws ConfigError on a bad setting. */
+export function createApp(options: AppOptions = {}): App {
+  const env = options.env ?? process.env;
+  const baseCatalog = loadCatalog();
+  const config = loadConfig({
+    env,
+    file: options.configFile,
+    providerIds: [...baseCatalog.providers.keys()],
+  });
+  const catalog =
+    config.catalog.providers.length + config.catalog.models.length === 0
+      ? baseCatalog
+      : loadCatalog({ overrides: { providers: config.catalog.providers, models: config.catalog.models } });
+  const log = createLogger(config.log.level, options.logDestination);
+  const host = bindHost(config);
+  const client = new HttpClient({
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    connectionsPerOrigin: config.upstream.connectionsPerOrigin,
+  });
+  const registry = createProviderRegistry({ config, catalog, client, env });
+  const resolver = createModelResolver({ catalog, registry, aliases: config.aliases });
+  const gateway: Gateway = {
+    config,
+    catalog,
+    registry,
+    pipeline: { resolver, registry, stats: new InstanceStats() },
+    log,
+    version: packageVersion(),
+    startedAt: Date.now(),
+    state: { shuttingDown: false, inFlight: 0 },
+  };
+  const server = createHttpServer(gateway);
+
+  return {
+    gateway,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.server.port, host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          announce(gateway, log, host, address);
+          resolve(address);
+        });
+      }),
+    async close() {
+      gateway.state.shuttingDown = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await client.close();
+      log.flush();
+    },
+  };
+}
+
+/**
+ * Secure by default: without a master key Nexus binds to loopback, and refuses a public address unless
+ * `NEXUS_ALLOW_PUBLIC=true` says the operator means it.
+ */
+function bindHost(config: Config): string {
+  const requested = config.server.host;
+  if (config.auth.masterKey !== undefined) return requested ?? '0.0.0.0';
+  if (requested === undefined) return '127.0.0.1';
+  if (loopbackHosts.has(requested) || config.server.allowUnauthenticatedPublic) return requested;
+  throw new ConfigError(
+    `server.host: refusing to serve /v1 without a key on non-loopback address ${requested}; set NEXUS_MASTER_KEY, or NEXUS_ALLOW_PUBLIC=true to accept the risk`,
+  );
+}
+
+function announce(gateway: Gateway, log: Logger, host: string, address: AddressInfo) {
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const providers = gateway.registry.instances.map((instance) => instance.name);
+  log.info({ url, providers, version: gateway.version }, `Nexus listening on ${url}`);
+  if (gateway.config.auth.masterKey === undefined) {
+    log.warn(
+      { host },
+      loopbackHosts.has(host)
+        ? 'No NEXUS_MASTER_KEY set: /v1 and /api are open, so Nexus listens on loopback only. Set NEXUS_MASTER_KEY (and HOST) to serve other machines.'
+        : 'No NEXUS_MASTER_KEY set and NEXUS_ALLOW_PUBLIC=true: /v1 and /api are open to anyone who can reach this address.',
+    );
+  }
+  if (providers.length === 1 && gateway.registry.instances[0]?.provider.id === 'nexus-demo') {
+    log.warn(
+      'No provider key found: only the built-in nexus-demo provider is enabled (model "nexus-demo/echo").',
+    );
+  }
+  for (const [provider, reason] of gateway.registry.unavailable)
+    log.warn({ provider }, `Provider ${provider} skipped: ${reason}`);
+}
+
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version: string }).version;
+  } catch {
+    try {
+      const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+      return (JSON.parse(text) as { version: string }).version;
+    } catch {
+      return '0.0.0';
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Layers, later wins: these defaults ← the YAML file (`NEXUS_CONFIG`, or
+ * `nexus.yaml` in the working directory when present) ← environment variables. Validated once at boot,
+ * then deep-frozen; unknown keys are rejected so a typo cannot silently do nothing.
+ */
+
+const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+const providerConfig = z.strictObject({
+  /** API keys; each one becomes an instance named `"<Provider> (Key #n)"`. */
+  apiKeys: z.array(z.string().min(1)).default([]),
+  /** Overrides the catalogue's base URL (include the version path, e.g. `/v1`). */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Set false to keep a provider off even when its key is present. */
+  enabled: z.boolean().default(true),
+  /** Extra headers sent upstream on every request to this provider. */
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: z.int().min(0).max(65535).default(3000),
+      /** Largest accepted request body, in bytes. */
+      bodyLimitBytes: z
+        .int()
+        .min(1024)
+        .max(256 * 1024 * 1024)
+        .default(4 * 1024 * 1024),
+      /** Origins allowed by CORS; `*` allows any. Empty: no CORS headers. */
+      corsOrigins: z.array(z.string().min(1)).default([]),
+      /** Serve without `NEXUS_MASTER_KEY` on a non-loopback address (not recommended). */
+      allowUnauthenticatedPublic: z.boolean().default(false),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** When set, `/v1/*` and `/api/*` require it as `Authorization: Bearer` or `X-API-Key`. */
+      masterKey: z.string().min(8).optional(),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
+  upstream: z
+    .strictObject({
+      /** TCP+TLS connect timeout per upstream attempt, in milliseconds. */
+      connectTimeoutMs: z.int().min(1).default(10_000),
+      /** Total time allowed for one request, in milliseconds. */
+      requestTimeoutMs: z.int().min(1).default(600_000),
+      /** Keep-alive sockets per upstream origin. */
+      connectionsPerOrigin: z.int().min(1).max(10_000).default(256),
+    })
+    .prefault({}),
+  /** Provider settings by catalogue id (`openai`, `groq`, ...). */
+  providers: z.record(z.string().regex(/^[a-z0-9-]+$/), providerConfig).default({}),
+  /** Extra model names: `{ fast: 'groq/llama-3.1-8b-instant' }`. */
+  aliases: z.record(z.string().min(1), z.string().min(1)).default({}),
+  demo: z
+    .strictObject({
+      /** `auto`: on only when no real provider is configured. */
+      enabled: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      /** Delay before the demo provider answers (and between streamed words), in milliseconds. */
+      latencyMs: z.int().min(0).max(60_000).default(0),
+    })
+    .prefault({}),
+  /** Catalogue overrides, merged over catalog/*.yaml (same shapes). */
+  catalog: z
+    .strictObject({ providers: z.array(z.unknown()).default([]), models: z.array(z.unknown()).default([]) })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type ProviderConfig = z.output<typeof providerConfig>;
+export type LogLevel = z.output<typeof logLevel>;

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { NexusError } from './errors.ts';
+import type { ChatRequest, EmbeddingsRequest } from './openai-types.ts';
+
+/**
+ * The validate stage: checks the fields Nexus or every provider relies on, with OpenAI's own limits, and
+ * keeps every other field as sent (loose objects) so OpenAI-compatible upstreams receive them untouched.
+ * The first problem becomes an `invalid_request` error whose `param` names the field.
+ */
+
+const contentPart = z.union([
+  z.looseObject({ type: z.literal('text'), text: z.string() }),
+  z.looseObject({
+    type: z.literal('image_url'),
+    image_url: z.looseObject({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }),
+  }),
+  z.looseObject({
+    type: z
+      .string()
+      .min(1)
+      .refine((type) => type !== 'text' && type !== 'image_url'),
+  }),
+]);
+
+const toolCall = z.looseObject({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.looseObject({ name: z.string(), arguments: z.string() }),
+});
+
+const message = z.looseObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  name: z.string().optional(),
+  tool_calls: z.array(toolCall).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+const tool = z.looseObject({
+  type: z.string(),
+  function: z.looseObject({
+    name: z.string().min(1).max(64),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+const optionalNumber = (min: number, max: number) => z.number().min(min).max(max).nullish();
+
+const chatRequest = z.looseObject({
+  model: z.string().min(1).max(256),
+  messages: z.array(message).min(1, 'must contain at least one message'),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  temperature: optionalNumber(0, 2),
+  top_p: optionalNumber(0, 1),
+  frequency_penalty: optionalNumber(-2, 2),
+  presence_penalty: optionalNumber(-2, 2),
+  n: z.int().min(1).max(128).nullish(),
+  max_tokens: z.int().min(1).nullish(),
+  max_completion_tokens: z.int().min(1).nullish(),
+  seed: z.int().nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  tools: z.array(tool).nullish(),
+  tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).nullish(),
+  response_format: z.looseObject({ type: z.string() }).nullish(),
+  user: z.string().nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.int().min(0).max(20).nullish(),
+});
+
+const embeddingsInput = z.union([
+  z.string(),
+  z.array(z.string()).min(1),
+  z.array(z.int()).min(1),
+  z.array(z.array(z.int()).min(1)).min(1),
+]);
+
+const embeddingsRequest = z.looseObject({
+  model: z.string().min(1).max(256),
+  input: embeddingsInput,
+  encoding_format: z.enum(['float', 'base64']).optional(),
+  dimensions: z.int().min(1).max(65_536).optional(),
+  user: z.string().optional(),
+});
+
+export function validateChatRequest(body: unknown): ChatRequest {
+  return validate(chatRequest, body) as ChatRequest;
+}
+
+export function validateEmbeddingsRequest(body: unknown): EmbeddingsRequest {
+  return validate(embeddingsRequest, body) as EmbeddingsRequest;
+}
+
+function validate(schema: z.ZodType, body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new NexusError('invalid_request', 'The request body must be a JSON object.');
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = deepestIssue(result.error.issues);
+  const param = formatPath(issue.path);
+  throw new NexusError('invalid_request', `Invalid '${param}': ${describeIssue(issue, body)}`, { param });
+}
+
+/** For a union (a content part, say) zod reports the union itself; the branch issues say what is wrong. */
+function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
+  const first = issues[0]!;
+  if (first.code === 'invalid_union' && first.errors.length > 0) {
+    const branches = first.errors.map((branch) => branch[0]).filter((issue) => issue !== undefined);
+    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a), branches[0] ?? first);
+    return best === first ? first : { ...best, path: [...first.path, ...best.path] };
+  }
+  return first;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
+  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined)
+    return 'this field is required.';
+  return `${issue.message.replace(/^Invalid input: /, '')}.`;
+}
+
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let node = body;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+/** `messages[0].content`, the form OpenAI uses in `param`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (text, key) =>
+      typeof key === 'number' ? `${text}[${key}]` : text === '' ? String(key) : `${text}.${String(key)}`,
+    '',
+  );
+}

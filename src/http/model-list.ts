@@ -1,0 +1,57 @@
+import type { Gateway } from './exchange.ts';
+
+export interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+  /** `chat`, `embedding`, or `pseudo` for `auto` and instance names. */
+  mode: 'chat' | 'embedding' | 'pseudo';
+  context_window: number | null;
+  /** USD per million tokens. */
+  pricing: {
+    input_per_million: number;
+    output_per_million: number;
+    cached_input_per_million: number | null;
+  } | null;
+  /** Whether a configured instance can serve it now. */
+  available: boolean;
+}
+
+/**
+ * Every routable model in OpenAI's list shape plus Nexus fields: catalogued models as `provider/model`
+ * (always resolvable, whatever else shares the bare id), `auto`, configured aliases and instance names.
+ */
+export function listModels(gateway: Gateway): ModelEntry[] {
+  const created = Math.floor(gateway.startedAt / 1000);
+  const configured = new Set(gateway.registry.instances.map((instance) => instance.provider.id));
+  const entries: ModelEntry[] = gateway.catalog.models.map((model) => ({
+    id: `${model.provider}/${model.id}`,
+    object: 'model',
+    created,
+    owned_by: model.provider,
+    mode: model.mode,
+    context_window: model.contextWindow,
+    pricing: {
+      input_per_million: model.pricing.inputPerMillion,
+      output_per_million: model.pricing.outputPerMillion,
+      cached_input_per_million: model.pricing.cachedInputPerMillion,
+    },
+    available: configured.has(model.provider),
+  }));
+  const pseudo = (id: string, owner: string, available: boolean): ModelEntry => ({
+    id,
+    object: 'model',
+    created,
+    owned_by: owner,
+    mode: 'pseudo',
+    context_window: null,
+    pricing: null,
+    available,
+  });
+  entries.push(pseudo('auto', 'nexus', gateway.registry.instances.length > 0));
+  for (const alias of Object.keys(gateway.config.aliases)) entries.push(pseudo(alias, 'nexus', true));
+  for (const instance of gateway.registry.instances)
+    entries.push(pseudo(instance.name, instance.provider.id, true));
+  return entries;
+}

@@ -1,0 +1,30 @@
+import type { ServerResponse } from 'node:http';
+import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+
+/** The error shape a route answers in: OpenAI's, or a seed alias's own. */
+export type ErrorShape = 'openai' | 'seed-004';
+
+export function sendJson(response: ServerResponse, status: number, body: unknown | string): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+/** Renders a NexusError in the route's shape. Headers already sent means the caller must use the stream's own error event. */
+export function sendError(response: ServerResponse, error: NexusError, shape: ErrorShape): void {
+  if (error.retryAfterSeconds !== undefined)
+    response.setHeader('retry-after', String(error.retryAfterSeconds));
+  const body =
+    shape === 'seed-004'
+      ? { success: false, error: { code: error.code, message: error.message } }
+      : toOpenAIErrorBody(error);
+  sendJson(response, error.status, body);
+}
+
+/** Header-safe text: printable ASCII only, bounded, so an upstream message can never break the header block. */
+export function headerText(text: string, max = 512): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+}

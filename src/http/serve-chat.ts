@@ -1,0 +1,116 @@
+import { costUsd } from '../catalog/cost.ts';
+import { isNexusError, NexusError } from '../core/errors.ts';
+import type { ChatCompletion, ChatRequest, Usage } from '../core/openai-types.ts';
+import { completeChat, openChatStream } from '../core/pipeline.ts';
+import type { CallContext, UpstreamTarget, Warning } from '../providers/types.ts';
+import type { Exchange, Gateway } from './exchange.ts';
+import { headerText, sendJson } from './respond.ts';
+import { endWithStreamError, pumpChatStream, sseHeaders, streamStarted } from './sse-writer.ts';
+
+/** How the reply body is shaped: OpenAI's own, or seed 004's `{success, data}` envelope. */
+export type ChatReplyShape = 'openai' | 'seed-004';
+
+/**
+ * Runs a validated chat request through the pipeline and writes the reply: JSON for a plain request, SSE for
+ * `stream: true`. Errors before the first byte propagate to the edge (which renders them with a status);
+ * errors after it end the stream with an error event, never with `[DONE]`.
+ */
+export async function serveChat(
+  gateway: Gateway,
+  exchange: Exchange,
+  request: ChatRequest,
+  shape: ChatReplyShape,
+): Promise<void> {
+  const warnings: Warning[] = [];
+  exchange.record.warnings = warnings;
+  const context: CallContext = { requestId: exchange.requestId, signal: exchange.signal, warnings };
+  if (request.stream === true) {
+    exchange.record.stream = true;
+    await serveStream(gateway, exchange, request, context);
+    return;
+  }
+  const { target, result, upstreamMs } = await completeChat(gateway.pipeline, request, context);
+  const cost = costOf(target, result.completion.usage);
+  describeTarget(exchange, target, warnings);
+  exchange.record.costUsd = cost;
+  const { response } = exchange;
+  if (cost !== undefined) response.setHeader('x-nexus-cost-usd', formatUsd(cost));
+  const latencyMs = performance.now() - exchange.startedAt - upstreamMs;
+  response.setHeader('x-nexus-latency-ms', latencyMs.toFixed(2));
+  if (shape === 'seed-004') {
+    sendJson(
+      response,
+      200,
+      seed004Envelope(result.completion, cost, Math.round(performance.now() - exchange.startedAt)),
+    );
+    return;
+  }
+  sendJson(response, 200, result.raw ?? result.completion);
+}
+
+async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRequest, context: CallContext) {
+  const { target, result: stream } = await openChatStream(gateway.pipeline, request, context);
+  const { response } = exchange;
+  try {
+    await pumpChatStream(response, stream, () => {
+      describeTarget(exchange, target, context.warnings);
+      response.setHeader('x-nexus-latency-ms', (performance.now() - exchange.startedAt).toFixed(2));
+      response.writeHead(200, sseHeaders);
+    });
+  } catch (error) {
+    if (!streamStarted(error) || exchange.signal.aborted) throw error;
+    const failure = isNexusError(error)
+      ? error
+      : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
+    exchange.record.errorCode = failure.code;
+    endWithStreamError(response, failure);
+  }
+}
+
+function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: readonly Warning[]) {
+  const { response, record } = exchange;
+  record.provider = target.instance.name;
+  record.model = target.model;
+  response.setHeader('x-nexus-provider', headerText(target.instance.name));
+  response.setHeader('x-nexus-model', headerText(target.model));
+  if (warnings.length > 0) {
+    response.setHeader(
+      'x-nexus-warnings',
+      headerText(warnings.map((warning) => warning.message).join(' | '), 2048),
+    );
+  }
+}
+
+function costOf(target: UpstreamTarget, usage: Usage | undefined): number | undefined {
+  if (target.modelSpec === undefined || usage === undefined) return undefined;
+  return costUsd(target.modelSpec.pricing, {
+    promptTokens: usage.prompt_tokens,
+    completionTokens: usage.completion_tokens,
+    cachedPromptTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+  });
+}
+
+/** A decimal string without exponent notation (`0.0000015`, never `1.5e-6`). */
+export function formatUsd(value: number): string {
+  return value.toFixed(10).replace(/\.?0+$/, '') || '0';
+}
+
+function seed004Envelope(completion: ChatCompletion, cost: number | undefined, latencyMs: number) {
+  const usage = completion.usage;
+  return {
+    success: true,
+    data: {
+      id: completion.id,
+      model: completion.model,
+      choices: completion.choices,
+      usage: {
+        promptTokens: usage?.prompt_tokens ?? 0,
+        completionTokens: usage?.completion_tokens ?? 0,
+        totalTokens: usage?.total_tokens ?? 0,
+      },
+      cost: cost ?? 0,
+      cached: false,
+      latencyMs,
+    },
+  };
+}

@@ -1,0 +1,209 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isNexusError, NexusError } from '../core/errors.ts';
+import type { Exchange, Gateway, Route } from './exchange.ts';
+import { sendError } from './respond.ts';
+import { Router } from './router.ts';
+import { openAIRoutes } from './routes/openai.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { seedRoutes } from './routes/seed-aliases.ts';
+
+/** Thrown into the pipeline's signal when the client goes away; never rendered, only logged. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+}
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+/**
+ * The HTTP edge on node:http (chosen by measurement, docs/decisions/http-framework.md). The receive stage
+ * lives here: request id, CORS, routing (404/405), shutdown refusal, authentication, the request deadline and
+ * client-disconnect abort, error rendering and the access log. Handlers do the rest.
+ */
+export function createHttpServer(gateway: Gateway): Server {
+  const router = new Router();
+  for (const route of [...opsRoutes, ...openAIRoutes, ...seedRoutes]) router.add(route);
+  const masterKeyHash =
+    gateway.config.auth.masterKey === undefined ? undefined : digest(gateway.config.auth.masterKey);
+  const cors = corsPolicy(gateway.config.server.corsOrigins);
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
+    void handle(request, response);
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const offered = request.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
+    response.setHeader('x-request-id', requestId);
+    cors(request, response);
+
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const method = request.method ?? 'GET';
+    const match = router.find(method === 'OPTIONS' ? 'GET' : method, path);
+    if (method === 'OPTIONS') {
+      response.writeHead(match.kind === 'none' ? 404 : 204).end();
+      return;
+    }
+    if (match.kind !== 'found') {
+      const error =
+        match.kind === 'none'
+          ? new NexusError('route_not_found', `No route for ${method} ${path.slice(0, 200)}.`)
+          : new NexusError(
+              'method_not_allowed',
+              `${method} is not allowed on ${path}; use ${match.allowed.join(', ')}.`,
+            );
+      if (match.kind === 'wrong-method') response.setHeader('allow', match.allowed.join(', '));
+      drainAndSend(request, response, error, 'openai');
+      return;
+    }
+    const route = match.route;
+    if (gateway.state.shuttingDown && route.authenticated) {
+      response.setHeader('retry-after', '1');
+      drainAndSend(
+        request,
+        response,
+        new NexusError('shutting_down', 'Nexus is shutting down.'),
+        route.errorShape,
+      );
+      return;
+    }
+    if (route.authenticated && masterKeyHash !== undefined && !authorized(request, masterKeyHash)) {
+      drainAndSend(
+        request,
+        response,
+        new NexusError(
+          'invalid_api_key',
+          'Missing or invalid API key. Send it as Authorization: Bearer <key> or X-API-Key.',
+        ),
+        route.errorShape,
+      );
+      return;
+    }
+
+    const controller = new AbortController();
+    const deadline = setTimeout(
+      () => controller.abort(new NexusError('upstream_timeout', 'The request exceeded its time limit.')),
+      gateway.config.upstream.requestTimeoutMs,
+    );
+    const onClose = () => {
+      if (!response.writableFinished) controller.abort(new ClientClosedError('client closed the connection'));
+    };
+    response.once('close', onClose);
+    const exchange: Exchange = {
+      request,
+      response,
+      requestId,
+      startedAt,
+      signal: controller.signal,
+      record: {},
+    };
+    gateway.state.inFlight++;
+    try {
+      await route.handler(gateway, exchange);
+    } catch (error) {
+      fail(exchange, route, error);
+    } finally {
+      clearTimeout(deadline);
+      gateway.state.inFlight--;
+      accessLog(exchange, method, path);
+    }
+  }
+
+  function fail(exchange: Exchange, route: Route, error: unknown) {
+    const { response, request, record } = exchange;
+    if (
+      error instanceof ClientClosedError ||
+      (exchange.signal.aborted && exchange.signal.reason instanceof ClientClosedError)
+    ) {
+      record.errorCode = 'client_closed';
+      return;
+    }
+    const failure = isNexusError(error)
+      ? error
+      : new NexusError('internal_error', 'Internal error.', { cause: error });
+    record.errorCode = failure.code;
+    if (failure.code === 'internal_error') {
+      gateway.log.error({ requestId: exchange.requestId, err: error }, 'unhandled error');
+    }
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    drainAndSend(request, response, failure, route.errorShape);
+  }
+
+  function accessLog(exchange: Exchange, method: string, path: string) {
+    const { record, response } = exchange;
+    gateway.log.info(
+      {
+        requestId: exchange.requestId,
+        method,
+        path,
+        status: response.statusCode,
+        durationMs: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
+        ...record,
+      },
+      'request',
+    );
+  }
+
+  return server;
+}
+
+/**
+ * Sends an error. When the request body was not read (oversize, refused early) the connection is closed after
+ * the reply, so an unread body cannot be mistaken for the next request.
+ */
+function drainAndSend(
+  request: IncomingMessage,
+  response: ServerResponse,
+  error: NexusError,
+  shape: Route['errorShape'],
+) {
+  if (!request.complete) {
+    response.setHeader('connection', 'close');
+    request.resume();
+  }
+  sendError(response, error, shape);
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function authorized(request: IncomingMessage, expected: Buffer): boolean {
+  const header = request.headers.authorization;
+  const bearer =
+    typeof header === 'string' && /^Bearer\s+/i.test(header)
+      ? header.replace(/^Bearer\s+/i, '').trim()
+      : undefined;
+  const apiKey = request.headers['x-api-key'];
+  const offered = bearer ?? (typeof apiKey === 'string' ? apiKey.trim() : undefined);
+  return offered !== undefined && offered !== '' && timingSafeEqual(digest(offered), expected);
+}
+
+function corsPolicy(origins: readonly string[]) {
+  const any = origins.includes('*');
+  const allowed = new Set(origins);
+  return (request: IncomingMessage, response: ServerResponse) => {
+    const origin = request.headers.origin;
+    if (origins.length === 0 || origin === undefined) return;
+    if (!any && !allowed.has(origin)) return;
+    response.setHeader('access-control-allow-origin', any ? '*' : origin);
+    if (!any) response.setHeader('vary', 'Origin');
+    response.setHeader(
+      'access-control-expose-headers',
+      'x-request-id, x-nexus-provider, x-nexus-model, x-nexus-cost-usd, x-nexus-latency-ms, x-nexus-warnings, retry-after',
+    );
+    if (request.method === 'OPTIONS') {
+      response.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+      response.setHeader(
+        'access-control-allow-headers',
+        request.headers['access-control-request-headers'] ??
+          'authorization, content-type, x-api-key, x-request-id',
+      );
+      response.setHeader('access-control-max-age', '600');
+    }
+  };
+}

@@ -1,0 +1,71 @@
+import type { ServerResponse } from 'node:http';
+import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import type { ChatStream } from '../providers/types.ts';
+
+export const sseHeaders = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
+
+export interface PumpResult {
+  /** True when at least one byte of the body reached the socket. */
+  readonly started: boolean;
+}
+
+/**
+ * The respond stage for streams: writes each upstream batch as OpenAI `data:` events in one write, waits for
+ * `drain` when the client reads slower than the upstream sends (so memory stays bounded), and ends with
+ * `data: [DONE]`. It returns normally only when the upstream stream completed; errors propagate with
+ * `started` attached so the caller knows whether it can still answer with a status code.
+ */
+export async function pumpChatStream(
+  response: ServerResponse,
+  stream: ChatStream,
+  onFirstWrite: () => void,
+): Promise<void> {
+  let started = false;
+  try {
+    for await (const batch of stream) {
+      let text = '';
+      for (const event of batch) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
+      if (!started) {
+        started = true;
+        onFirstWrite();
+      }
+      if (!response.write(text)) await drained(response);
+    }
+  } catch (error) {
+    throw Object.assign(error instanceof Error ? error : new Error(String(error)), {
+      streamStarted: started,
+    });
+  }
+  if (!started) onFirstWrite();
+  response.end('data: [DONE]\n\n');
+}
+
+/** Ends a stream whose upstream broke after the first byte: an OpenAI error event, and no `[DONE]`. */
+export function endWithStreamError(response: ServerResponse, error: NexusError): void {
+  if (response.writableEnded || response.destroyed) return;
+  response.end(`data: ${JSON.stringify(toOpenAIErrorBody(error))}\n\n`);
+}
+
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      response.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      response.off('drain', onDrain);
+      reject(new Error('client closed the stream'));
+    };
+    response.once('drain', onDrain);
+    response.once('close', onClose);
+  });
+}
+
+export function streamStarted(error: unknown): boolean {
+  return (error as { streamStarted?: boolean }).streamStarted === true;
+}

@@ -1,0 +1,86 @@
+import { NexusError } from '../../core/errors.ts';
+import type { ChatCompletionChunk } from '../../core/openai-types.ts';
+import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
+import type { StreamEvent } from '../types.ts';
+import { errorMessageOf } from './errors.ts';
+
+export interface ChunkStreamOptions {
+  readonly providerName: string;
+  /** Whether the client asked for the final usage chunk; if not, Nexus reads it but does not forward it. */
+  readonly clientWantsUsage: boolean;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Reads an OpenAI-compatible chunk stream. Ends normally only on `data: [DONE]`, or at the end of the body
+ * when every choice has already finished; anything else (a cut, a malformed event, an error event) throws
+ * `stream_interrupted`, so a truncated answer can never be passed off as complete.
+ */
+export async function* readChunkStream(
+  body: AsyncIterable<Uint8Array>,
+  options: ChunkStreamOptions,
+): AsyncGenerator<StreamEvent[], void, undefined> {
+  const finished = new Map<number, boolean>();
+  let done = false;
+  try {
+    for await (const events of readServerSentEvents(body)) {
+      const batch: StreamEvent[] = [];
+      for (const event of events) {
+        if (done) break;
+        if (event.data === '[DONE]') {
+          done = true;
+          break;
+        }
+        const chunk = parseChunk(event, options.providerName);
+        for (const choice of chunk.choices) {
+          finished.set(choice.index, choice.finish_reason != null || finished.get(choice.index) === true);
+        }
+        if (chunk.choices.length === 0 && !options.clientWantsUsage) continue;
+        batch.push({ chunk, raw: event.data });
+      }
+      if (batch.length > 0) yield batch;
+      if (done) return;
+    }
+  } catch (error) {
+    if (options.signal.aborted) throw options.signal.reason ?? error;
+    if (error instanceof NexusError) throw error;
+    throw new NexusError('stream_interrupted', `${options.providerName} stream broke: ${describe(error)}`, {
+      cause: error,
+    });
+  }
+  const complete = finished.size > 0 && [...finished.values()].every(Boolean);
+  if (!complete) {
+    throw new NexusError(
+      'stream_interrupted',
+      `${options.providerName} stream ended before the answer was complete.`,
+    );
+  }
+}
+
+function parseChunk(event: EventSourceMessage, providerName: string): ChatCompletionChunk {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(event.data);
+  } catch {
+    throw new NexusError('stream_interrupted', `${providerName} sent a malformed stream event.`);
+  }
+  if (parsed === null || typeof parsed !== 'object') {
+    throw new NexusError('stream_interrupted', `${providerName} sent a malformed stream event.`);
+  }
+  const record = parsed as Record<string, unknown>;
+  if (record.error !== undefined || event.event === 'error') {
+    throw new NexusError(
+      'stream_interrupted',
+      `${providerName} reported an error mid-stream: ${errorMessageOf(record)}`,
+    );
+  }
+  if (!Array.isArray(record.choices)) {
+    throw new NexusError('stream_interrupted', `${providerName} sent a stream event without choices.`);
+  }
+  return parsed as ChatCompletionChunk;
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.message : 'unknown error';
+}

@@ -1,0 +1,100 @@
+import type { Catalog, ProviderSpec, WireFormat } from '../catalog/types.ts';
+import { expandEnvReferences } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { HttpClient } from '../transport/http-client.ts';
+import { createDemoAdapter } from './demo/adapter.ts';
+import { createOpenAICompatibleAdapter } from './openai-compatible/adapter.ts';
+import type { ProviderAdapter, ProviderInstance } from './types.ts';
+
+/**
+ * Which provider instances exist in this process and which adapter speaks to each. Built once at boot from
+ * the catalogue and the configuration; routing reads it, nothing writes it after boot.
+ */
+export interface ProviderRegistry {
+  /** Every enabled instance, in catalogue order then key order. */
+  readonly instances: readonly ProviderInstance[];
+  instancesOf(providerId: string): readonly ProviderInstance[];
+  /** Looks up `"Groq (Key #1)"`-style names, case-insensitively. */
+  instanceByName(name: string): ProviderInstance | undefined;
+  adapterFor(instance: ProviderInstance): ProviderAdapter;
+  /** Providers that have credentials but no adapter in this build, with the reason. */
+  readonly unavailable: ReadonlyMap<string, string>;
+}
+
+export interface RegistryOptions {
+  readonly config: Config;
+  readonly catalog: Catalog;
+  readonly client: HttpClient;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const demoProviderId = 'nexus-demo';
+
+export function createProviderRegistry(options: RegistryOptions): ProviderRegistry {
+  const { config, catalog, env } = options;
+  const adapters = new Map<WireFormat, ProviderAdapter>([
+    ['openai', createOpenAICompatibleAdapter(options.client)],
+    ['demo', createDemoAdapter({ latencyMs: config.demo.latencyMs })],
+  ]);
+  const instances: ProviderInstance[] = [];
+  const unavailable = new Map<string, string>();
+  for (const provider of catalog.providers.values()) {
+    if (provider.id === demoProviderId) continue;
+    const settings = config.providers[provider.id];
+    if (settings === undefined || !settings.enabled) continue;
+    const keyed = settings.apiKeys.length > 0;
+    if (!keyed && (provider.requiresApiKey || settings.baseUrl === undefined)) continue;
+    if (!adapters.has(provider.wire)) {
+      unavailable.set(provider.id, `the native ${provider.wire} adapter is not part of this build yet`);
+      continue;
+    }
+    const baseUrl = (settings.baseUrl ?? provider.baseUrl).replace(/\/+$/, '');
+    const headers = { ...expandHeaders(provider, env), ...settings.headers };
+    const keys = keyed ? settings.apiKeys : [undefined];
+    keys.forEach((apiKey, index) => {
+      instances.push({
+        id: `${provider.id}#${index + 1}`,
+        name: keyed ? `${provider.name} (Key #${index + 1})` : provider.name,
+        provider,
+        baseUrl,
+        apiKey,
+        headers,
+      });
+    });
+  }
+  const demo = catalog.providers.get(demoProviderId);
+  const demoWanted =
+    config.demo.enabled === true || (config.demo.enabled === 'auto' && instances.length === 0);
+  if (demo !== undefined && demoWanted) {
+    instances.push({
+      id: `${demo.id}#1`,
+      name: demo.name,
+      provider: demo,
+      baseUrl: demo.baseUrl,
+      apiKey: undefined,
+      headers: {},
+    });
+  }
+
+  const byName = new Map(instances.map((instance) => [instance.name.toLowerCase(), instance]));
+  return {
+    instances,
+    unavailable,
+    instancesOf: (providerId) => instances.filter((instance) => instance.provider.id === providerId),
+    instanceByName: (name) => byName.get(name.toLowerCase()),
+    adapterFor(instance) {
+      const adapter = adapters.get(instance.provider.wire);
+      if (adapter === undefined) throw new Error(`no adapter for wire format ${instance.provider.wire}`);
+      return adapter;
+    },
+  };
+}
+
+function expandHeaders(provider: ProviderSpec, env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(provider.quirks.extraHeaders).map(([name, value]) => [
+      name,
+      expandEnvReferences(value, env, `catalog provider ${provider.id}: quirks.extraHeaders.${name}`),
+    ]),
+  );
+}
