@@ -70,8 +70,15 @@ export function expandEnvReferences(text: string, env: NodeJS.ProcessEnv, where:
 
 /** Expands env references in every string of the file. */
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, file: string, path: string[]): unknown {
-  if (typeof value === 'string')
-    return expandEnvReferences(value, env, `config file ${file}: ${path.join('.')}`);
+  if (typeof value === 'string') {
+    const expanded = expandEnvReferences(value, env, `config file ${file}: ${path.join('.')}`);
+    // `port: ${PORT}` should be a number, as if the value had been written in place.
+    if (expanded !== value && /^\$\{[^}]+\}$/.test(value)) {
+      const typed: unknown = parseYaml(expanded);
+      if (typeof typed === 'number' || typeof typed === 'boolean') return typed;
+    }
+    return expanded;
+  }
   if (Array.isArray(value))
     return value.map((item, index) => interpolate(item, env, file, [...path, String(index)]));
   if (value !== null && typeof value === 'object') {

@@ -43,6 +43,7 @@ export async function* readServerSentEvents(
   const rest = decoder.end();
   if (rest !== '') parser.feed(rest);
   // A final event without its blank line still counts: some servers end the body right after `data: ...\n`.
-  parser.reset({ consume: true });
+  parser.feed('\n\n');
+
   if (pending.length > 0) yield pending;
 }
