@@ -62,6 +62,21 @@ export const errorCatalog = {
     type: 'invalid_request_error',
     summary: 'The chosen provider cannot serve this kind of request (for example embeddings).',
   },
+  request_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    summary: 'The client did not send the whole request in time.',
+  },
+  headers_too_large: {
+    status: 431,
+    type: 'invalid_request_error',
+    summary: 'The request headers exceed the server limit.',
+  },
+  bad_http_request: {
+    status: 400,
+    type: 'invalid_request_error',
+    summary: 'The request is not valid HTTP/1.1 (bad framing or header syntax).',
+  },
   route_not_found: { status: 404, type: 'not_found_error', summary: 'No such route.' },
   method_not_allowed: {
     status: 405,

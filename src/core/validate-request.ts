@@ -8,19 +8,22 @@ import type { ChatRequest, EmbeddingsRequest } from './openai-types.ts';
  * The first problem becomes an `invalid_request` error whose `param` names the field.
  */
 
-const contentPart = z.union([
-  z.looseObject({ type: z.literal('text'), text: z.string() }),
-  z.looseObject({
+const knownParts: Record<string, z.ZodType> = {
+  text: z.looseObject({ type: z.literal('text'), text: z.string() }),
+  image_url: z.looseObject({
     type: z.literal('image_url'),
     image_url: z.looseObject({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }),
   }),
-  z.looseObject({
-    type: z
-      .string()
-      .min(1)
-      .refine((type) => type !== 'text' && type !== 'image_url'),
-  }),
-]);
+};
+
+/** A content part: `text` and `image_url` are checked in full; other types (audio, files) pass through. */
+const contentPart = z.looseObject({ type: z.string().min(1) }).superRefine((part, context) => {
+  const schema = knownParts[part.type];
+  const result = schema?.safeParse(part);
+  for (const issue of result?.error?.issues ?? []) {
+    context.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  }
+});
 
 const toolCall = z.looseObject({
   id: z.string(),
@@ -69,8 +72,8 @@ const chatRequest = z.looseObject({
 });
 
 const embeddingsInput = z.union([
-  z.string(),
-  z.array(z.string()).min(1),
+  z.string().min(1, 'must not be empty'),
+  z.array(z.string().min(1, 'must not be empty')).min(1),
   z.array(z.int()).min(1),
   z.array(z.array(z.int()).min(1)).min(1),
 ]);
@@ -104,13 +107,15 @@ function validate(schema: z.ZodType, body: unknown): unknown {
 
 /** For a union (a content part, say) zod reports the union itself; the branch issues say what is wrong. */
 function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
-  const first = issues[0]!;
-  if (first.code === 'invalid_union' && first.errors.length > 0) {
-    const branches = first.errors.map((branch) => branch[0]).filter((issue) => issue !== undefined);
-    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a), branches[0] ?? first);
-    return best === first ? first : { ...best, path: [...first.path, ...best.path] };
+  let issue = issues[0]!;
+  // Unions nest (a content part inside string | parts[]), so keep descending into the branch that got furthest.
+  while (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const branches = issue.errors.map((branch) => branch[0]).filter((candidate) => candidate !== undefined);
+    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a), branches[0]!);
+    if (best === undefined) break;
+    issue = { ...best, path: [...issue.path, ...best.path] };
   }
-  return first;
+  return issue;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
@@ -129,7 +134,7 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** `messages[0].content`, the form OpenAI uses in `param`. */
-function formatPath(path: readonly PropertyKey[]): string {
+export function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>(
     (text, key) =>
       typeof key === 'number' ? `${text}[${key}]` : text === '' ? String(key) : `${text}.${String(key)}`,

@@ -1,14 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import { NexusError } from '../core/errors.ts';
+import type { Exchange, Gateway } from './exchange.ts';
 
 /** Content types accepted as a JSON body. curl's default form type is tolerated because `curl -d` sends it. */
 const acceptedTypes = /^(application\/(json|[\w.+-]+\+json|x-www-form-urlencoded)|text\/plain)\s*(;|$)/i;
 
+/** Deepest nesting of arrays and objects accepted; deeper JSON could overflow the stack when re-serialised. */
+export const maxJsonDepth = 128;
+
 /**
  * The body stage: reads the whole request body up to `limitBytes` and parses it as JSON. Oversize bodies are
- * refused from `content-length` before reading when possible; malformed JSON names the position.
+ * refused from `content-length` before reading when possible; malformed JSON names the position. A client that
+ * stops sending mid-body is cut off when `signal` aborts (the request deadline).
  */
-export async function readJsonBody(request: IncomingMessage, limitBytes: number): Promise<unknown> {
+export async function readJsonBody(
+  request: IncomingMessage,
+  limitBytes: number,
+  signal: AbortSignal,
+): Promise<unknown> {
   const type = request.headers['content-type'];
   if (type !== undefined && !acceptedTypes.test(type)) {
     throw new NexusError(
@@ -18,16 +27,13 @@ export async function readJsonBody(request: IncomingMessage, limitBytes: number)
   }
   const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > limitBytes) throw tooLarge(limitBytes);
-  const pieces: Buffer[] = [];
-  let size = 0;
-  for await (const piece of request as AsyncIterable<Buffer>) {
-    size += piece.length;
-    if (size > limitBytes) throw tooLarge(limitBytes);
-    pieces.push(piece);
-  }
+  const { pieces, size } = await collect(request, limitBytes, signal);
   if (size === 0) throw new NexusError('invalid_json', 'The request body is empty; send a JSON object.');
   const text =
     pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces, size).toString('utf8');
+  if (nestingDepth(text) > maxJsonDepth) {
+    throw new NexusError('invalid_json', `The request body is nested deeper than ${maxJsonDepth} levels.`);
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -37,4 +43,82 @@ export async function readJsonBody(request: IncomingMessage, limitBytes: number)
 
 function tooLarge(limitBytes: number): NexusError {
   return new NexusError('body_too_large', `The request body exceeds the limit of ${limitBytes} bytes.`);
+}
+
+/** The body stage as routes call it: the exchange's body under the configured limit and deadline. */
+export function readExchangeJson(gateway: Gateway, exchange: Exchange): Promise<unknown> {
+  return readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes, exchange.signal);
+}
+
+/**
+ * Collects the body bytes. Rejects on the limit, on the deadline (408, leaving the socket for the error reply)
+ * and on a client that hangs up mid-upload (flagged `clientClosed`, so it is logged, not answered).
+ */
+function collect(request: IncomingMessage, limitBytes: number, signal: AbortSignal) {
+  return new Promise<{ pieces: Buffer[]; size: number }>((resolve, reject) => {
+    const pieces: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onGone);
+      request.off('aborted', onGone);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onData = (piece: Buffer) => {
+      size += piece.length;
+      if (size > limitBytes) {
+        cleanup();
+        request.pause();
+        reject(tooLarge(limitBytes));
+        return;
+      }
+      pieces.push(piece);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ pieces, size });
+    };
+    const onGone = () => {
+      cleanup();
+      reject(Object.assign(new Error('client aborted the upload'), { clientClosed: true }));
+    };
+    const onAbort = () => {
+      cleanup();
+      request.pause();
+      reject(
+        signal.reason instanceof NexusError && signal.reason.code === 'upstream_timeout'
+          ? new NexusError('request_timeout', 'The request body did not arrive in time.')
+          : signal.reason,
+      );
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onGone);
+    request.on('aborted', onGone);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Maximum bracket depth outside strings; a linear scan, cheaper than the parse it guards. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (inString) {
+      if (code === 0x5c) index++;
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x5b || code === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (code === 0x5d || code === 0x7d) depth--;
+  }
+  return deepest;
 }

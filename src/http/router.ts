@@ -2,7 +2,7 @@ import type { Route } from './exchange.ts';
 
 export type RouteMatch =
   | { kind: 'found'; route: Route }
-  | { kind: 'wrong-method'; allowed: string[] }
+  | { kind: 'wrong-method'; allowed: string[]; errorShape: Route['errorShape'] }
   | { kind: 'none' };
 
 /**
@@ -43,8 +43,12 @@ export class Router {
       )?.routes;
     if (byMethod === undefined) return { kind: 'none' };
     const route = byMethod.get(method === 'HEAD' ? 'GET' : method);
-    return route === undefined
-      ? { kind: 'wrong-method', allowed: [...byMethod.keys()] }
-      : { kind: 'found', route };
+    if (route !== undefined) return { kind: 'found', route };
+    const [sibling] = byMethod.values();
+    return {
+      kind: 'wrong-method',
+      allowed: [...byMethod.keys()],
+      errorShape: sibling?.errorShape ?? 'openai',
+    };
   }
 }

@@ -52,11 +52,18 @@ async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRe
   const { target, result: stream } = await openChatStream(gateway.pipeline, request, context);
   const { response } = exchange;
   try {
-    await pumpChatStream(response, stream, () => {
-      describeTarget(exchange, target, context.warnings);
-      response.setHeader('x-nexus-latency-ms', (performance.now() - exchange.startedAt).toFixed(2));
-      response.writeHead(200, sseHeaders);
-    });
+    await pumpChatStream(
+      response,
+      stream,
+      () => {
+        describeTarget(exchange, target, context.warnings);
+        response.setHeader('x-nexus-latency-ms', (performance.now() - exchange.startedAt).toFixed(2));
+        response.writeHead(200, sseHeaders);
+      },
+      (usage) => {
+        exchange.record.costUsd = costOf(target, usage);
+      },
+    );
   } catch (error) {
     if (!streamStarted(error) || exchange.signal.aborted) throw error;
     const failure = isNexusError(error)

@@ -1,6 +1,13 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isNexusError, NexusError } from '../core/errors.ts';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { isNexusError, NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import type { Exchange, Gateway, Route } from './exchange.ts';
 import { sendError } from './respond.ts';
 import { Router } from './router.ts';
@@ -27,9 +34,11 @@ export function createHttpServer(gateway: Gateway): Server {
     gateway.config.auth.masterKey === undefined ? undefined : digest(gateway.config.auth.masterKey);
   const cors = corsPolicy(gateway.config.server.corsOrigins);
 
+  // Node's own requestTimeout would cut long streams; the per-request deadline below bounds them instead.
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
     void handle(request, response);
   });
+  server.on('clientError', answerMalformedRequest);
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const startedAt = performance.now();
@@ -54,7 +63,7 @@ export function createHttpServer(gateway: Gateway): Server {
               `${method} is not allowed on ${path}; use ${match.allowed.join(', ')}.`,
             );
       if (match.kind === 'wrong-method') response.setHeader('allow', match.allowed.join(', '));
-      drainAndSend(request, response, error, 'openai');
+      drainAndSend(request, response, error, match.kind === 'wrong-method' ? match.errorShape : 'openai');
       return;
     }
     const route = match.route;
@@ -114,6 +123,7 @@ export function createHttpServer(gateway: Gateway): Server {
     const { response, request, record } = exchange;
     if (
       error instanceof ClientClosedError ||
+      (error as { clientClosed?: boolean }).clientClosed === true ||
       (exchange.signal.aborted && exchange.signal.reason instanceof ClientClosedError)
     ) {
       record.errorCode = 'client_closed';
@@ -166,6 +176,28 @@ function drainAndSend(
     request.resume();
   }
   sendError(response, error, shape);
+}
+
+/**
+ * Node's parser rejected the request before any route saw it (oversized headers, bad framing). Answer with a
+ * JSON error like every other path, then close: the connection's framing can no longer be trusted.
+ */
+function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const failure =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new NexusError('headers_too_large', 'The request headers are too large.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'HPE_HEADERS_TIMEOUT'
+        ? new NexusError('request_timeout', 'The request headers did not arrive in time.')
+        : new NexusError('bad_http_request', 'The request is not valid HTTP/1.1.');
+  const body = JSON.stringify(toOpenAIErrorBody(failure));
+  const head = `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? 'Error'}`;
+  socket.end(
+    `${head}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 function digest(text: string): Buffer {

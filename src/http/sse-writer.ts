@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import type { Usage } from '../core/openai-types.ts';
 import type { ChatStream } from '../providers/types.ts';
 
 export const sseHeaders = {
@@ -24,12 +25,17 @@ export async function pumpChatStream(
   response: ServerResponse,
   stream: ChatStream,
   onFirstWrite: () => void,
+  onUsage: (usage: Usage) => void,
 ): Promise<void> {
   let started = false;
   try {
     for await (const batch of stream) {
       let text = '';
-      for (const event of batch) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
+      for (const event of batch) {
+        if (event.chunk.usage != null) onUsage(event.chunk.usage);
+        if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
+      }
+      if (text === '') continue;
       if (!started) {
         started = true;
         onFirstWrite();

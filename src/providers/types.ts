@@ -61,6 +61,8 @@ export interface StreamEvent {
   readonly chunk: ChatCompletionChunk;
   /** The upstream `data:` text when it is already a valid OpenAI chunk. */
   readonly raw: string | undefined;
+  /** Read for accounting but not sent to the client (the usage chunk a client did not ask for). */
+  readonly hidden?: true;
 }
 
 /**

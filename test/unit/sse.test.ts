@@ -73,7 +73,10 @@ async function drain(text: string, clientWantsUsage = false) {
     signal: new AbortController().signal,
   });
   for await (const batch of stream)
-    for (const event of batch) out.push(event.chunk.choices[0]?.delta.content ?? 'usage');
+    for (const event of batch) {
+      const label = event.chunk.choices[0]?.delta.content ?? 'usage';
+      out.push(event.hidden === true ? `hidden ${label}` : label);
+    }
   return out;
 }
 
@@ -98,13 +101,24 @@ describe('OpenAI chunk stream', () => {
 
   it('throws stream_interrupted on a malformed event or an error event', async () => {
     await assert.rejects(drain(`data: ${chunk('a')}\n\ndata: {not json\n\n`), /malformed/);
+    const seen: string[] = [];
+    const stream = readChunkStream(from([Buffer.from(`data: ${chunk('a')}\n\ndata: {not json\n\n`)]), {
+      providerName: 'Fake',
+      clientWantsUsage: false,
+      signal: new AbortController().signal,
+    });
+    await assert.rejects(async () => {
+      for await (const batch of stream)
+        for (const event of batch) seen.push(event.chunk.choices[0]?.delta.content ?? '');
+    });
+    assert.deepEqual(seen, ['a'], 'events before the malformed one in the same read are still delivered');
     await assert.rejects(
       drain(`data: ${chunk('a')}\n\ndata: {"error":{"message":"overloaded"}}\n\n`),
       (error: NexusError) => error.code === 'stream_interrupted' && /overloaded/.test(error.message),
     );
   });
 
-  it('hides the usage-only chunk unless the client asked for it', async () => {
+  it('marks the usage-only chunk hidden (read for accounting, not forwarded) unless the client asked for it', async () => {
     const usage = JSON.stringify({
       id: 'c',
       object: 'chat.completion.chunk',
@@ -114,7 +128,7 @@ describe('OpenAI chunk stream', () => {
       usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     });
     const text = `data: ${chunk('a', 'stop')}\n\ndata: ${usage}\n\ndata: [DONE]\n\n`;
-    assert.deepEqual(await drain(text, false), ['a']);
+    assert.deepEqual(await drain(text, false), ['a', 'hidden usage']);
     assert.deepEqual(await drain(text, true), ['a', 'usage']);
   });
 });

@@ -2,7 +2,7 @@ import { NexusError } from '../../core/errors.ts';
 import { createEmbeddings } from '../../core/pipeline.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
 import type { CallContext, Warning } from '../../providers/types.ts';
-import { readJsonBody } from '../body.ts';
+import { readExchangeJson } from '../body.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
 import { headerText, sendJson } from '../respond.ts';
@@ -16,7 +16,7 @@ export const openAIRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'openai',
     async handler(gateway, exchange) {
-      const body = await readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes);
+      const body = await readExchangeJson(gateway, exchange);
       await serveChat(gateway, exchange, validateChatRequest(body), 'openai');
     },
   },
@@ -26,7 +26,7 @@ export const openAIRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'openai',
     async handler(gateway, exchange) {
-      const body = await readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes);
+      const body = await readExchangeJson(gateway, exchange);
       await serveEmbeddings(gateway, exchange, validateEmbeddingsRequest(body));
     },
   },
@@ -46,7 +46,7 @@ export const openAIRoutes: readonly Route[] = [
     errorShape: 'openai',
     async handler(gateway, exchange) {
       const path = (exchange.request.url ?? '').split('?')[0] ?? '';
-      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      const id = decodeModelId(path.slice('/v1/models/'.length));
       const model = listModels(gateway).find((entry) => entry.id === id);
       if (model === undefined) {
         throw new NexusError('model_not_found', `The model '${id}' does not exist.`, { param: 'model' });
@@ -72,4 +72,14 @@ export async function serveEmbeddings(
   exchange.response.setHeader('x-nexus-provider', headerText(completed.target.instance.name));
   exchange.response.setHeader('x-nexus-model', headerText(completed.target.model));
   reply(completed);
+}
+
+function decodeModelId(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new NexusError('invalid_request', 'The model id in the path is not valid percent-encoding.', {
+      param: 'model',
+    });
+  }
 }

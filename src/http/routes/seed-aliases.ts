@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { costUsd } from '../../catalog/cost.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/openai-types.ts';
-import { validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
-import { readJsonBody } from '../body.ts';
+import { formatPath, validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
+import { readExchangeJson } from '../body.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
 import { sendJson } from '../respond.ts';
@@ -39,18 +39,15 @@ function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const param = issue.path.map(String).join('.') || '(body)';
+  const param = formatPath(issue.path);
+  const subject = param === '' ? 'request body' : `'${param}'`;
   throw new NexusError(
     'invalid_request',
-    `Invalid '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`,
+    `Invalid ${subject}: ${issue.message.replace(/^Invalid input: /, '')}.`,
     {
-      param,
+      param: param === '' ? undefined : param,
     },
   );
-}
-
-async function readBody(gateway: Gateway, exchange: Exchange): Promise<unknown> {
-  return readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes);
 }
 
 function seed000Request(body: unknown, stream: boolean): ChatRequest {
@@ -69,7 +66,12 @@ export const seedRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'openai',
     async handler(gateway, exchange) {
-      await serveChat(gateway, exchange, seed000Request(await readBody(gateway, exchange), false), 'openai');
+      await serveChat(
+        gateway,
+        exchange,
+        seed000Request(await readExchangeJson(gateway, exchange), false),
+        'openai',
+      );
     },
   },
   {
@@ -78,7 +80,12 @@ export const seedRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'openai',
     async handler(gateway, exchange) {
-      await serveChat(gateway, exchange, seed000Request(await readBody(gateway, exchange), true), 'openai');
+      await serveChat(
+        gateway,
+        exchange,
+        seed000Request(await readExchangeJson(gateway, exchange), true),
+        'openai',
+      );
     },
   },
   {
@@ -87,7 +94,7 @@ export const seedRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'seed-004',
     async handler(gateway, exchange) {
-      const body = parseWith(seed004Chat, await readBody(gateway, exchange));
+      const body = parseWith(seed004Chat, await readExchangeJson(gateway, exchange));
       const { model, messages, temperature, maxTokens } = body;
       const request = validateChatRequest({
         model,
@@ -110,7 +117,7 @@ export const seedRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'seed-004',
     async handler(gateway, exchange) {
-      const { model, input } = parseWith(seed004Embeddings, await readBody(gateway, exchange));
+      const { model, input } = parseWith(seed004Embeddings, await readExchangeJson(gateway, exchange));
       const request = validateEmbeddingsRequest({ model, input });
       await serveEmbeddings(gateway, exchange, request, ({ target, result }) => {
         const usage = result.response.usage;

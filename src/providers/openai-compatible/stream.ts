@@ -6,7 +6,7 @@ import { errorMessageOf } from './errors.ts';
 
 export interface ChunkStreamOptions {
   readonly providerName: string;
-  /** Whether the client asked for the final usage chunk; if not, Nexus reads it but does not forward it. */
+  /** Whether the client asked for the final usage chunk; if not, it is marked `hidden` (read, not forwarded). */
   readonly clientWantsUsage: boolean;
   readonly signal: AbortSignal;
 }
@@ -31,12 +31,19 @@ export async function* readChunkStream(
           done = true;
           break;
         }
-        const chunk = parseChunk(event, options.providerName);
+        let chunk: ChatCompletionChunk;
+        try {
+          chunk = parseChunk(event, options.providerName);
+        } catch (error) {
+          // Whatever arrived intact before the bad event still reaches the client, then the error does.
+          if (batch.length > 0) yield batch;
+          throw error;
+        }
         for (const choice of chunk.choices) {
           finished.set(choice.index, choice.finish_reason != null || finished.get(choice.index) === true);
         }
-        if (chunk.choices.length === 0 && !options.clientWantsUsage) continue;
-        batch.push({ chunk, raw: event.data });
+        const hidden = chunk.choices.length === 0 && !options.clientWantsUsage;
+        batch.push(hidden ? { chunk, raw: event.data, hidden } : { chunk, raw: event.data });
       }
       if (batch.length > 0) yield batch;
       if (done) return;
