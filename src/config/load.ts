@@ -144,6 +144,7 @@ function applyEnv(
     const keys = single !== undefined && single !== '' ? [single, ...pool] : pool;
     if (keys.length > 0) set(['providers', id, 'apiKeys'], keys, `${prefix}_API_KEY / ${prefix}_KEY_n`);
     scalar(`${prefix}_BASE_URL`, ['providers', id, 'baseUrl'], 'string');
+    scalar(`${prefix}_API_VERSION`, ['providers', id, 'apiVersion'], 'string');
   }
   return tree;
 }

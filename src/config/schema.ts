@@ -15,6 +15,8 @@ const providerConfig = z.strictObject({
   baseUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Set false to keep a provider off even when its key is present. */
   enabled: z.boolean().default(true),
+  /** API version for providers that version by query string (Azure OpenAI's `api-version`). */
+  apiVersion: z.string().min(1).optional(),
   /** Extra headers sent upstream on every request to this provider. */
   headers: z.record(z.string(), z.string()).default({}),
 });

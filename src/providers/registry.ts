@@ -58,6 +58,7 @@ export function createProviderRegistry(options: RegistryOptions): ProviderRegist
         provider,
         baseUrl,
         apiKey,
+        apiVersion: settings.apiVersion,
         headers,
       });
     });
@@ -72,6 +73,7 @@ export function createProviderRegistry(options: RegistryOptions): ProviderRegist
       provider: demo,
       baseUrl: demo.baseUrl,
       apiKey: undefined,
+      apiVersion: undefined,
       headers: {},
     });
   }

@@ -24,6 +24,8 @@ export interface ProviderInstance {
   readonly baseUrl: string;
   /** Never logged or echoed. */
   readonly apiKey: string | undefined;
+  /** Provider API version from config (`providers.<id>.apiVersion`, `<ID>_API_VERSION`), when set. */
+  readonly apiVersion: string | undefined;
   /** Extra headers from the catalogue quirks and config, already interpolated. */
   readonly headers: Readonly<Record<string, string>>;
 }
