@@ -2,7 +2,11 @@ import type { Catalog, ProviderSpec, WireFormat } from '../catalog/types.ts';
 import { expandEnvReferences } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { HttpClient } from '../transport/http-client.ts';
+import { createAnthropicAdapter } from './anthropic/adapter.ts';
+import { createAzureAdapter } from './azure/adapter.ts';
+import { createCohereAdapter } from './cohere/adapter.ts';
 import { createDemoAdapter } from './demo/adapter.ts';
+import { createGeminiAdapter } from './gemini/adapter.ts';
 import { createOpenAICompatibleAdapter } from './openai-compatible/adapter.ts';
 import type { ProviderAdapter, ProviderInstance } from './types.ts';
 
@@ -34,6 +38,10 @@ export function createProviderRegistry(options: RegistryOptions): ProviderRegist
   const { config, catalog, env } = options;
   const adapters = new Map<WireFormat, ProviderAdapter>([
     ['openai', createOpenAICompatibleAdapter(options.client)],
+    ['cohere', createCohereAdapter(options.client)],
+    ['azure', createAzureAdapter(options.client)],
+    ['gemini', createGeminiAdapter(options.client)],
+    ['anthropic', createAnthropicAdapter(options.client)],
     ['demo', createDemoAdapter({ latencyMs: config.demo.latencyMs })],
   ]);
   const instances: ProviderInstance[] = [];
@@ -49,6 +57,12 @@ export function createProviderRegistry(options: RegistryOptions): ProviderRegist
       continue;
     }
     const baseUrl = (settings.baseUrl ?? provider.baseUrl).replace(/\/+$/, '');
+    if (baseUrl === '') {
+      // Azure has no default endpoint: a key without its resource URL cannot serve anything.
+      const prefix = provider.id.toUpperCase().replaceAll('-', '_');
+      unavailable.set(provider.id, `${prefix}_BASE_URL is not set (the provider has no default base URL)`);
+      continue;
+    }
     const headers = { ...expandHeaders(provider, env), ...settings.headers };
     const keys = keyed ? settings.apiKeys : [undefined];
     keys.forEach((apiKey, index) => {

@@ -80,6 +80,34 @@ export interface EmbeddingsResult {
   readonly raw: string | undefined;
 }
 
+/**
+ * A request in Anthropic's Messages protocol, passed through untranslated to an upstream that speaks it
+ * (`POST /v1/messages` and `/v1/messages/count_tokens` inbound, when the target is Anthropic).
+ */
+export interface NativeMessagesRequest {
+  readonly endpoint: 'messages' | 'count_tokens';
+  /** The client's JSON body as received (validated, not rewritten); the adapter replaces only `model`. */
+  readonly body: Readonly<Record<string, unknown>>;
+  /** The client's protocol headers to pass on, lower-case: `anthropic-version`, `anthropic-beta`. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** One upstream SSE event, to be forwarded as it arrived. */
+export interface NativeEvent {
+  /** The `event:` field; undefined when the upstream sent none. */
+  readonly event: string | undefined;
+  readonly data: string;
+}
+
+/**
+ * The upstream's 2xx answer: its JSON body text, or its event stream in batches (one per upstream read). The
+ * stream ends normally only after `message_stop`, or right after forwarding the upstream's own `error`
+ * event; a cut or an early end throws `stream_interrupted` after yielding whatever arrived intact.
+ */
+export type NativeMessagesReply =
+  | { readonly kind: 'json'; readonly body: string }
+  | { readonly kind: 'events'; readonly events: AsyncIterable<readonly NativeEvent[]> };
+
 export interface ProviderAdapter {
   chat(target: UpstreamTarget, request: ChatRequest, context: CallContext): Promise<ChatResult>;
   /** Resolves once the upstream has accepted the stream; rejects with a NexusError before any byte otherwise. */
@@ -90,4 +118,14 @@ export interface ProviderAdapter {
     request: EmbeddingsRequest,
     context: CallContext,
   ): Promise<EmbeddingsResult>;
+  /**
+   * Present only on adapters whose upstream speaks Anthropic's Messages protocol: serves `/v1/messages`
+   * without translation, so every Anthropic feature (cache_control, thinking, citations, server tools,
+   * count_tokens) reaches it intact. Rejects with a NexusError before any byte on a non-2xx reply.
+   */
+  nativeMessages?(
+    target: UpstreamTarget,
+    request: NativeMessagesRequest,
+    context: CallContext,
+  ): Promise<NativeMessagesReply>;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { NexusError } from '../../src/core/errors.ts';
-import { readChunkStream } from '../../src/providers/openai-compatible/stream.ts';
+import { readChunkStream } from '../../src/providers/shared/openai-chunk-stream.ts';
 import { readServerSentEvents } from '../../src/providers/shared/sse.ts';
 
 /** Splits bytes at the given cut points, which may fall mid-line or inside a UTF-8 sequence. */

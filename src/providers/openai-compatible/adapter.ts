@@ -6,6 +6,8 @@ import type {
   EmbeddingsResponse,
 } from '../../core/openai-types.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
+import { readChunkStream } from '../shared/openai-chunk-stream.ts';
+import { errorMessageOf, errorMessageOfText } from '../shared/openai-error-message.ts';
 import { readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
@@ -16,9 +18,7 @@ import type {
   ProviderAdapter,
   UpstreamTarget,
 } from '../types.ts';
-import { errorMessageOf, errorMessageOfText } from './errors.ts';
 import { buildChatBody, buildEmbeddingsBody, buildHeaders } from './request.ts';
-import { readChunkStream } from './stream.ts';
 
 /**
  * The shared adapter for every provider that speaks OpenAI's wire format (OpenAI itself, Groq, OpenRouter,

@@ -1,4 +1,4 @@
-import { redactSecrets } from '../shared/upstream-errors.ts';
+import { redactSecrets } from './upstream-errors.ts';
 
 /** Finds the human message in an OpenAI-style error body (`{error:{message}}`, `{error:"..."}`, `{message}`). */
 export function errorMessageOf(body: unknown): string {

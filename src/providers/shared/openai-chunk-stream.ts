@@ -1,8 +1,8 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/openai-types.ts';
-import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
 import type { StreamEvent } from '../types.ts';
-import { errorMessageOf } from './errors.ts';
+import { errorMessageOf } from './openai-error-message.ts';
+import { type EventSourceMessage, readServerSentEvents } from './sse.ts';
 
 export interface ChunkStreamOptions {
   readonly providerName: string;
@@ -12,7 +12,8 @@ export interface ChunkStreamOptions {
 }
 
 /**
- * Reads an OpenAI-compatible chunk stream. Ends normally only on `data: [DONE]`, or at the end of the body
+ * Reads an OpenAI-compatible chunk stream (shared by the OpenAI-compatible and Azure OpenAI adapters, whose
+ * streams are the same wire format). Ends normally only on `data: [DONE]`, or at the end of the body
  * when every choice has already finished; anything else (a cut, a malformed event, an error event) throws
  * `stream_interrupted`, so a truncated answer can never be passed off as complete.
  */
@@ -46,7 +47,9 @@ export async function* readChunkStream(
         batch.push(hidden ? { chunk, raw: event.data, hidden } : { chunk, raw: event.data });
       }
       if (batch.length > 0) yield batch;
-      if (done) return;
+      // After [DONE], keep reading until the body ends on its own instead of returning: returning here would
+      // destroy a body that has fully arrived but not yet emitted 'end', and undici builds an AbortError (with a
+      // stack trace) for that on every stream. Anything sent after [DONE] is ignored.
     }
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason ?? error;
@@ -55,7 +58,7 @@ export async function* readChunkStream(
       cause: error,
     });
   }
-  const complete = finished.size > 0 && [...finished.values()].every(Boolean);
+  const complete = done || (finished.size > 0 && [...finished.values()].every(Boolean));
   if (!complete) {
     throw new NexusError(
       'stream_interrupted',
