@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCatalog } from './catalog/load.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -9,6 +10,9 @@ import type { Gateway } from './http/exchange.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createProviderRegistry } from './providers/registry.ts';
+import { CircuitBreakers } from './resilience/circuit-breaker.ts';
+import { TargetOrderer } from './resilience/routing.ts';
+import { RedisBreakerStore } from './store/redis/breaker-store.ts';
 import { HttpClient } from './transport/http-client.ts';
 
 export interface AppOptions {
@@ -23,8 +27,11 @@ export interface App {
   readonly gateway: Gateway;
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, waits for in-flight requests, closes upstream pools. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, waits up to `timeoutMs` (default `shutdown.timeoutMs`) for in-flight requests and
+   * streams, then closes every connection and the upstream pools.
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -49,12 +56,34 @@ export function createApp(options: AppOptions = {}): App {
     connectionsPerOrigin: config.upstream.connectionsPerOrigin,
   });
   const registry = createProviderRegistry({ config, catalog, client, env });
-  const resolver = createModelResolver({ catalog, registry, aliases: config.aliases });
+  const resolver = createModelResolver({ catalog, registry, aliases: config.aliases, groups: config.groups });
+  const breakerStore =
+    config.redis.url === undefined
+      ? undefined
+      : new RedisBreakerStore(config.redis.url, { keyPrefix: config.redis.keyPrefix });
+  const breakers = new CircuitBreakers({
+    breaker: config.routing.breaker,
+    store: breakerStore,
+    onStoreError: (error) => log.warn({ err: error }, 'redis unavailable: circuit breakers continue locally'),
+  });
   const gateway: Gateway = {
     config,
     catalog,
     registry,
-    pipeline: { resolver, registry, stats: new InstanceStats() },
+    pipeline: {
+      resolver,
+      registry,
+      stats: new InstanceStats(),
+      breakers,
+      orderer: new TargetOrderer(),
+      disabled: new Set(),
+      settings: {
+        mode: config.routing.mode,
+        maxAttempts: config.routing.maxAttempts,
+        firstTokenTimeoutMs: config.upstream.firstTokenTimeoutMs,
+        streamStallTimeoutMs: config.upstream.streamStallTimeoutMs,
+      },
+    },
     log,
     version: packageVersion(),
     startedAt: Date.now(),
@@ -64,8 +93,18 @@ export function createApp(options: AppOptions = {}): App {
 
   return {
     gateway,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    async listen() {
+      if (breakerStore !== undefined) {
+        try {
+          await breakerStore.ready();
+          await breakers.attach(registry.instances.map((instance) => instance.id));
+        } catch (error) {
+          await breakerStore.close();
+          await client.close();
+          throw error;
+        }
+      }
+      return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.server.port, host, () => {
           server.off('error', reject);
@@ -73,14 +112,22 @@ export function createApp(options: AppOptions = {}): App {
           announce(gateway, log, host, address);
           resolve(address);
         });
-      }),
-    async close() {
-      gateway.state.shuttingDown = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
       });
-      await client.close();
+    },
+    async close(timeoutMs = config.shutdown.timeoutMs) {
+      // Graceful: from now on every new request is answered 503 + Retry-After + `connection: close` (the
+      // admit stage), so load balancers move on, while in-flight requests and streams finish, up to the
+      // timeout. The listener stays open until then so that late clients get that 503, not a refused connection.
+      gateway.state.shuttingDown = true;
+      const deadline = Date.now() + timeoutMs;
+      while (gateway.state.inFlight > 0 && Date.now() < deadline) {
+        server.closeIdleConnections();
+        await sleep(25);
+      }
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await Promise.allSettled([client.close(), breakerStore?.close()]);
       log.flush();
     },
   };

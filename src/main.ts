@@ -18,9 +18,10 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.gateway.log.info({ signal }, 'shutting down');
-    const timeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
-    setTimeout(() => process.exit(0), Number.isFinite(timeoutMs) ? timeoutMs : 10_000).unref();
+    const timeoutMs = app.gateway.config.shutdown.timeoutMs;
+    app.gateway.log.info({ signal, timeoutMs, inFlight: app.gateway.state.inFlight }, 'shutting down');
+    // A last guard in case closing itself hangs (a stuck pool): the exit code stays 0, as for a clean stop.
+    setTimeout(() => process.exit(0), timeoutMs + 5_000).unref();
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -121,6 +121,15 @@ function applyEnv(
   scalar('UPSTREAM_CONNECT_TIMEOUT_MS', ['upstream', 'connectTimeoutMs'], 'number');
   scalar('REQUEST_TIMEOUT_MS', ['upstream', 'requestTimeoutMs'], 'number');
   scalar('NEXUS_DEMO_LATENCY_MS', ['demo', 'latencyMs'], 'number');
+  scalar('FIRST_TOKEN_TIMEOUT_MS', ['upstream', 'firstTokenTimeoutMs'], 'number');
+  scalar('STREAM_STALL_TIMEOUT_MS', ['upstream', 'streamStallTimeoutMs'], 'number');
+  scalar('ROUTING_MODE', ['routing', 'mode'], 'string');
+  scalar('CIRCUIT_BREAKER_THRESHOLD', ['routing', 'breaker', 'failureThreshold'], 'number');
+  scalar('CIRCUIT_BREAKER_RESET_MS', ['routing', 'breaker', 'resetTimeoutMs'], 'number');
+  scalar('MAX_ATTEMPTS', ['routing', 'maxAttempts'], 'number');
+  scalar('REDIS_URL', ['redis', 'url'], 'string');
+  scalar('REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string');
+  scalar('SHUTDOWN_TIMEOUT_MS', ['shutdown', 'timeoutMs'], 'number');
   const demo = env.NEXUS_DEMO;
   if (demo !== undefined && demo !== '')
     set(['demo', 'enabled'], demo === 'auto' ? 'auto' : booleanOrRaw(demo), 'NEXUS_DEMO');

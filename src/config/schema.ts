@@ -21,6 +21,27 @@ const providerConfig = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
 });
 
+const routingMode = z.enum(['smart', 'fastest', 'round-robin', 'weighted', 'least-latency', 'cheapest']);
+
+const groupConfig = z.strictObject({
+  /** Models served in turn by the routing mode; each is any model name (`provider/model`, catalogued id, alias). */
+  targets: z
+    .array(z.strictObject({ model: z.string().min(1), weight: z.number().positive().default(1) }))
+    .min(1),
+  /** Tried in order once every target has failed. */
+  fallbacks: z.array(z.string().min(1)).default([]),
+  routing: routingMode.optional(),
+  /** Where a context-length refusal goes instead of failing (a larger-context model). */
+  contextFallback: z.string().min(1).optional(),
+  /** After the first byte: `error` ends the stream with an error event; `continue` resumes on a fallback. */
+  streamRecovery: z.enum(['error', 'continue']).default('error'),
+  /** Start a backup attempt when the first token is later than the group's p95 time to first token. */
+  hedge: z.boolean().default(false),
+  firstTokenTimeoutMs: z.int().min(0).optional(),
+  streamStallTimeoutMs: z.int().min(0).optional(),
+  requestTimeoutMs: z.int().min(1).optional(),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -53,6 +74,45 @@ export const configSchema = z.strictObject({
       requestTimeoutMs: z.int().min(1).default(600_000),
       /** Keep-alive sockets per upstream origin. */
       connectionsPerOrigin: z.int().min(1).max(10_000).default(256),
+      /** Time allowed from sending a stream request to its first event, in milliseconds; 0 disables. */
+      firstTokenTimeoutMs: z.int().min(0).default(8_000),
+      /** Longest silence allowed between two stream events, in milliseconds; 0 disables. */
+      streamStallTimeoutMs: z.int().min(0).default(30_000),
+    })
+    .prefault({}),
+  routing: z
+    .strictObject({
+      /** Default routing mode; `X-Routing-Mode` and a group's `routing` override it. */
+      mode: routingMode.default('smart'),
+      breaker: z
+        .strictObject({
+          failureThreshold: z.int().min(1).default(3),
+          /** Milliseconds an open circuit waits before probing. */
+          resetTimeoutMs: z.int().min(1).default(60_000),
+          halfOpenProbes: z.int().min(1).default(1),
+        })
+        .prefault({}),
+      /** Most upstream attempts for one request, across retries and failover. */
+      maxAttempts: z.int().min(1).max(50).default(6),
+    })
+    .prefault({}),
+  /** Model groups: a name that routes over several targets with weights and ordered fallbacks. */
+  groups: z.record(z.string().min(1), groupConfig).default({}),
+  redis: z
+    .strictObject({
+      /** `redis://...`; when set, circuit breakers are shared by every replica using it. */
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+        .optional(),
+      /** Prefix of every key and channel, so deployments can share one Redis. */
+      keyPrefix: z.string().min(1).default('nexus:'),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** How long SIGTERM waits for in-flight requests and streams, in milliseconds. */
+      timeoutMs: z.int().min(0).default(10_000),
     })
     .prefault({}),
   /** Provider settings by catalogue id (`openai`, `groq`, ...). */
@@ -76,4 +136,5 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type ProviderConfig = z.output<typeof providerConfig>;
+export type GroupConfig = z.output<typeof groupConfig>;
 export type LogLevel = z.output<typeof logLevel>;

@@ -4,115 +4,229 @@ import type {
   ChatResult,
   ChatStream,
   EmbeddingsResult,
-  StreamEvent,
   UpstreamTarget,
 } from '../providers/types.ts';
+import {
+  type AttemptRecord,
+  attemptController,
+  runAttempts,
+  settleSuccess,
+} from '../resilience/attempt-loop.ts';
+import type { CircuitBreakers } from '../resilience/circuit-breaker.ts';
+import { commitStream } from '../resilience/committed-stream.ts';
+import { tryHedged } from '../resilience/hedge.ts';
+import type { RoutingMode, TargetOrderer } from '../resilience/routing.ts';
+import { openUntilFirstToken } from '../resilience/stream-attempt.ts';
 import { NexusError } from './errors.ts';
 import type { InstanceStats } from './instance-stats.ts';
 import type { ChatRequest, EmbeddingsRequest } from './openai-types.ts';
-import type { ModelResolver } from './resolve-model.ts';
+import type { ModelResolver, RoutePlan } from './resolve-model.ts';
 
 /**
- * The provider-facing half of the pipeline, free of HTTP: resolve the model (route stage), call the
- * adapter (dispatch stage) and record the attempt for health. The HTTP edge runs the stages before
- * (receive, authenticate, read body, validate) and after (respond); docs/architecture.md has the table.
+ * The provider-facing half of the pipeline, free of HTTP: plan the route (route stage), run attempts with
+ * retries and failover (dispatch stage), and hand back a reply or a committed stream. The HTTP edge runs the
+ * stages before (receive, authenticate, read body, validate) and after (respond); docs/architecture.md has
+ * the table.
  */
+export interface PipelineSettings {
+  readonly mode: RoutingMode;
+  readonly maxAttempts: number;
+  /** Milliseconds; 0 disables. */
+  readonly firstTokenTimeoutMs: number;
+  /** Milliseconds; 0 disables. */
+  readonly streamStallTimeoutMs: number;
+}
+
 export interface PipelineDependencies {
   readonly resolver: ModelResolver;
   readonly registry: ProviderRegistry;
   readonly stats: InstanceStats;
+  readonly breakers: CircuitBreakers;
+  readonly orderer: TargetOrderer;
+  /** Instance ids switched off at runtime (`POST /v1/providers/toggle`). */
+  readonly disabled: Set<string>;
+  readonly settings: PipelineSettings;
+}
+
+/** Per-request routing input from the edge. */
+export interface RequestRouting {
+  /** `X-Routing-Mode`, already validated. */
+  readonly mode?: RoutingMode | undefined;
+  /** Receives one record per upstream attempt, for the request log. */
+  readonly attempts?: AttemptRecord[] | undefined;
 }
 
 export interface Completed<T> {
   readonly target: UpstreamTarget;
   readonly result: T;
-  /** Time spent waiting on the upstream, in milliseconds. */
+  /** Time spent waiting on upstreams, in milliseconds (all attempts). */
   readonly upstreamMs: number;
+}
+
+/** Removes the per-request fallback chain (`fallbacks`, LiteLLM; `models`, OpenRouter) before the body goes upstream. */
+export function takeFallbacks<T extends ChatRequest | EmbeddingsRequest>(
+  request: T,
+): { request: T; fallbacks: string[] } {
+  const { fallbacks, models, ...rest } = request as T & { fallbacks?: unknown; models?: unknown };
+  const names = [...asNames(models), ...asNames(fallbacks)].filter((name) => name !== request.model);
+  return { request: rest as T, fallbacks: [...new Set(names)] };
+}
+
+function asNames(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function planFor<T extends ChatRequest | EmbeddingsRequest>(
+  dependencies: PipelineDependencies,
+  request: T,
+  mode: 'chat' | 'embedding',
+) {
+  const { request: upstreamRequest, fallbacks } = takeFallbacks(request);
+  const plan = dependencies.resolver.plan(request.model, mode, { fallbacks });
+  return { plan, upstreamRequest };
+}
+
+function loopOptions(dependencies: PipelineDependencies, plan: RoutePlan, routing: RequestRouting) {
+  return {
+    mode: routing.mode ?? plan.group?.routing ?? dependencies.settings.mode,
+    attempts: routing.attempts ?? [],
+  };
 }
 
 export async function completeChat(
   dependencies: PipelineDependencies,
   request: ChatRequest,
   context: CallContext,
+  routing: RequestRouting = {},
 ): Promise<Completed<ChatResult>> {
-  const target = dependencies.resolver.resolve(request.model, 'chat');
-  const adapter = dependencies.registry.adapterFor(target.instance);
-  return timed(dependencies.stats, target, () => adapter.chat(target, request, context));
+  const { plan, upstreamRequest } = planFor(dependencies, request, 'chat');
+  const started = performance.now();
+  const { target, value } = await runAttempts(
+    loopDependencies(dependencies),
+    plan,
+    context,
+    loopOptions(dependencies, plan, routing),
+    async (attemptTarget, attemptContext, record) => {
+      const attemptStarted = performance.now();
+      const result = await dependencies.registry
+        .adapterFor(attemptTarget.instance)
+        .chat(attemptTarget, upstreamRequest, attemptContext);
+      settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
+      return result;
+    },
+  );
+  return { target, result: value, upstreamMs: performance.now() - started };
 }
 
 export async function createEmbeddings(
   dependencies: PipelineDependencies,
   request: EmbeddingsRequest,
   context: CallContext,
+  routing: RequestRouting = {},
 ): Promise<Completed<EmbeddingsResult>> {
-  const target = dependencies.resolver.resolve(request.model, 'embedding');
-  const adapter = dependencies.registry.adapterFor(target.instance);
-  const embeddings = adapter.embeddings?.bind(adapter);
-  if (embeddings === undefined) {
-    throw new NexusError(
-      'unsupported_capability',
-      `${target.instance.provider.name} does not serve embeddings.`,
-      {
-        param: 'model',
-      },
-    );
-  }
-  return timed(dependencies.stats, target, () => embeddings(target, request, context));
+  const { plan, upstreamRequest } = planFor(dependencies, request, 'embedding');
+  const started = performance.now();
+  const { target, value } = await runAttempts(
+    loopDependencies(dependencies),
+    plan,
+    context,
+    loopOptions(dependencies, plan, routing),
+    async (attemptTarget, attemptContext, record) => {
+      const adapter = dependencies.registry.adapterFor(attemptTarget.instance);
+      if (adapter.embeddings === undefined) {
+        throw new NexusError(
+          'unsupported_capability',
+          `${attemptTarget.instance.provider.name} does not serve embeddings.`,
+          { param: 'model' },
+        );
+      }
+      const attemptStarted = performance.now();
+      const result = await adapter.embeddings(attemptTarget, upstreamRequest, attemptContext);
+      settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
+      return result;
+    },
+  );
+  return { target, result: value, upstreamMs: performance.now() - started };
 }
 
 /**
- * Opens a stream. Resolves when the upstream has accepted it; the returned stream records the attempt in
- * the stats when it ends, however it ends.
+ * Opens a stream and commits to it only once its first real event has arrived: until then every failure
+ * (including the first-token timeout) fails over invisibly. The committed stream is guarded against stalls,
+ * records its attempt's verdict when it ends, and, when the model group says `streamRecovery: continue`,
+ * resumes on another instance after a mid-stream failure instead of ending with an error.
  */
 export async function openChatStream(
   dependencies: PipelineDependencies,
   request: ChatRequest,
   context: CallContext,
+  routing: RequestRouting = {},
 ): Promise<Completed<ChatStream>> {
-  const target = dependencies.resolver.resolve(request.model, 'chat');
-  const adapter = dependencies.registry.adapterFor(target.instance);
+  const { plan, upstreamRequest } = planFor(dependencies, request, 'chat');
+  const options = loopOptions(dependencies, plan, routing);
+  const timeouts = {
+    firstTokenMs: plan.group?.firstTokenTimeoutMs ?? dependencies.settings.firstTokenTimeoutMs,
+    stallMs: plan.group?.streamStallTimeoutMs ?? dependencies.settings.streamStallTimeoutMs,
+  };
   const started = performance.now();
-  dependencies.stats.started(target.instance.id);
-  let stream: ChatStream;
-  try {
-    stream = await adapter.chatStream(target, request, context);
-  } catch (error) {
-    dependencies.stats.finished(target.instance.id, false, performance.now() - started);
-    throw error;
-  }
-  const upstreamMs = performance.now() - started;
-  return { target, result: recorded(stream, dependencies.stats, target, started), upstreamMs };
+  const open = (target: UpstreamTarget, parent: CallContext, body: ChatRequest = upstreamRequest) => {
+    const { controller, release } = attemptController(parent.signal);
+    const attemptContext: CallContext = { ...parent, signal: controller.signal };
+    const adapter = dependencies.registry.adapterFor(target.instance);
+    return openUntilFirstToken(
+      () => adapter.chatStream(target, body, attemptContext),
+      controller,
+      timeouts,
+      target.instance.name,
+    ).then(
+      (opened) => {
+        dependencies.stats.firstToken(target.instance.id, opened.ttftMs);
+        return { opened, controller, release };
+      },
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
+  };
+
+  const hedged =
+    plan.group?.hedge === true
+      ? await tryHedged(loopDependencies(dependencies), plan, context, options, open)
+      : undefined;
+  const won =
+    hedged?.won ??
+    (await runAttempts(
+      loopDependencies(dependencies),
+      plan,
+      context,
+      { ...options, exclude: hedged?.tried ?? new Set() },
+      (target, attemptContext) => open(target, attemptContext),
+    ));
+  const stream = commitStream({
+    dependencies,
+    plan,
+    request: upstreamRequest,
+    context,
+    options,
+    timeouts,
+    target: won.target,
+    record: won.record,
+    opened: won.value.opened,
+    controller: won.value.controller,
+    release: won.value.release,
+    recovery: plan.group?.streamRecovery ?? 'error',
+    reopen: open,
+    loop: loopDependencies(dependencies),
+  });
+  return { target: won.target, result: stream, upstreamMs: performance.now() - started };
 }
 
-async function* recorded(
-  stream: ChatStream,
-  stats: InstanceStats,
-  target: UpstreamTarget,
-  started: number,
-): AsyncGenerator<readonly StreamEvent[], void, undefined> {
-  let ok = false;
-  try {
-    yield* stream;
-    ok = true;
-  } finally {
-    stats.finished(target.instance.id, ok, performance.now() - started);
-  }
-}
-
-async function timed<T>(
-  stats: InstanceStats,
-  target: UpstreamTarget,
-  call: () => Promise<T>,
-): Promise<Completed<T>> {
-  const started = performance.now();
-  stats.started(target.instance.id);
-  try {
-    const result = await call();
-    const upstreamMs = performance.now() - started;
-    stats.finished(target.instance.id, true, upstreamMs);
-    return { target, result, upstreamMs };
-  } catch (error) {
-    stats.finished(target.instance.id, false, performance.now() - started);
-    throw error;
-  }
+function loopDependencies(dependencies: PipelineDependencies) {
+  return {
+    stats: dependencies.stats,
+    breakers: dependencies.breakers,
+    orderer: dependencies.orderer,
+    disabled: dependencies.disabled,
+    maxAttempts: dependencies.settings.maxAttempts,
+  };
 }

@@ -1,21 +1,48 @@
 import { findModel, findModelsById } from '../catalog/load.ts';
 import type { Catalog } from '../catalog/types.ts';
+import type { GroupConfig } from '../config/schema.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { ProviderInstance, UpstreamTarget } from '../providers/types.ts';
 import { NexusError } from './errors.ts';
 
+/** One way to serve a step of a plan, with its weight for weighted routing (default 1). */
+export interface WeightedTarget {
+  readonly target: UpstreamTarget;
+  readonly weight: number;
+}
+
+/** Targets that serve the same logical model: a key pool, or a group's weighted targets. */
+export interface PlanStep {
+  /** The model name this step came from, for logs and errors. */
+  readonly label: string;
+  readonly targets: readonly WeightedTarget[];
+}
+
+/** What the route stage hands to the attempt loop: steps tried in order, each routed within itself. */
+export interface RoutePlan {
+  /** `steps[0]` is the request's own model; later steps are fallbacks, in order. */
+  readonly steps: readonly PlanStep[];
+  /** The model group's settings when the model named a group. */
+  readonly group: GroupConfig | undefined;
+  /** Where a context-length refusal goes (the group's larger-context model). */
+  readonly contextFallback: PlanStep | undefined;
+}
+
 /**
- * The route stage: turns the `model` a client asked for into an instance and the provider's own model id.
- * Accepted forms, tried in order:
- *  1. a configured alias (`fast` → `groq/llama-3.1-8b-instant`), resolved once;
- *  2. `auto`: the first configured provider's default model;
- *  3. an instance name (`"Groq (Key #1)"`): pins that instance, with its provider's default model;
- *  4. `provider/model` with a catalogue provider id (the model part may be anything the provider serves);
- *  5. a bare catalogued id or alias (OpenRouter-style ids containing `/` included), served by the first
- *     configured provider that lists it.
+ * The route stage: turns the `model` a client asked for into a plan of upstream targets. A name is, tried in
+ * order:
+ *  1. a model group (`groups:` in config): its weighted targets, then its fallbacks;
+ *  2. a configured alias (`fast` → `groq/llama-3.1-8b-instant`), resolved once;
+ *  3. `auto`: the first configured provider's default model;
+ *  4. an instance name (`"Groq (Key #1)"`): pins that one instance, with its provider's default model;
+ *  5. `provider/model` with a catalogue provider id (the model part may be anything the provider serves);
+ *  6. a bare catalogued id or alias, served by the first configured provider that lists it.
+ * Every key of the chosen provider is a target of the step, so a 429 on one key can rotate to the next.
  * Anything else is `model_not_found` (404), or `unknown_provider` (400) when it looks like `provider/model`.
  */
 export interface ModelResolver {
+  plan(requested: string, mode: 'chat' | 'embedding', options?: { fallbacks?: readonly string[] }): RoutePlan;
+  /** The first target of the plan: for callers that need exactly one (tests, admin views). */
   resolve(requested: string, mode: 'chat' | 'embedding'): UpstreamTarget;
 }
 
@@ -23,10 +50,12 @@ export interface ResolverOptions {
   readonly catalog: Catalog;
   readonly registry: ProviderRegistry;
   readonly aliases: Readonly<Record<string, string>>;
+  readonly groups?: Readonly<Record<string, GroupConfig>>;
 }
 
 export function createModelResolver(options: ResolverOptions): ModelResolver {
   const { catalog, registry, aliases } = options;
+  const groups = options.groups ?? {};
 
   const target = (instance: ProviderInstance, model: string): UpstreamTarget => ({
     instance,
@@ -34,13 +63,13 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     modelSpec: findModel(catalog, instance.provider.id, model),
   });
 
-  const firstInstance = (providerId: string, requested: string): ProviderInstance => {
-    const instance = registry.instancesOf(providerId)[0];
-    if (instance !== undefined) return instance;
+  const instancesOf = (providerId: string, requested: string): readonly ProviderInstance[] => {
+    const found = registry.instancesOf(providerId);
+    if (found.length > 0) return found;
     const reason = registry.unavailable.get(providerId);
     const provider = catalog.providers.get(providerId);
-    const envName = `${providerId.toUpperCase().replaceAll('-', '_')}_API_KEY`;
-    const how = provider?.requiresApiKey === false ? `${envName.replace('_API_KEY', '_BASE_URL')}` : envName;
+    const prefix = providerId.toUpperCase().replaceAll('-', '_');
+    const how = provider?.requiresApiKey === false ? `${prefix}_BASE_URL` : `${prefix}_API_KEY`;
     throw new NexusError(
       'provider_not_configured',
       reason !== undefined
@@ -68,46 +97,79 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     return chosen;
   };
 
-  return {
-    resolve(requested, mode) {
-      const name = aliases[requested] ?? requested;
-      if (name === 'auto') {
-        const instance = registry.instances[0];
-        if (instance === undefined)
-          throw new NexusError('provider_not_configured', 'No provider is configured.');
-        return target(instance, defaultModelOf(instance, name, mode));
-      }
-      const pinned = registry.instanceByName(name);
-      if (pinned !== undefined) return target(pinned, defaultModelOf(pinned, name, mode));
+  const pool = (instances: readonly ProviderInstance[], model: (instance: ProviderInstance) => string) =>
+    instances.map((instance) => ({ target: target(instance, model(instance)), weight: 1 }));
 
-      const slash = name.indexOf('/');
-      if (slash > 0) {
-        const providerId = name.slice(0, slash).toLowerCase();
-        const model = name.slice(slash + 1);
-        if (catalog.providers.has(providerId) && model !== '') {
-          const instance = firstInstance(providerId, name);
-          return target(instance, findModel(catalog, providerId, model)?.id ?? model);
-        }
+  /** Resolves a single model name (not a group) to the targets that serve it. */
+  const step = (requested: string, mode: 'chat' | 'embedding'): PlanStep => {
+    const name = aliases[requested] ?? requested;
+    if (name === 'auto') {
+      const first = registry.instances[0];
+      if (first === undefined) throw new NexusError('provider_not_configured', 'No provider is configured.');
+      const model = defaultModelOf(first, name, mode);
+      return { label: name, targets: pool(registry.instancesOf(first.provider.id), () => model) };
+    }
+    const pinned = registry.instanceByName(name);
+    if (pinned !== undefined)
+      return { label: name, targets: pool([pinned], () => defaultModelOf(pinned, name, mode)) };
+
+    const slash = name.indexOf('/');
+    if (slash > 0) {
+      const providerId = name.slice(0, slash).toLowerCase();
+      const model = name.slice(slash + 1);
+      if (catalog.providers.has(providerId) && model !== '') {
+        const id = findModel(catalog, providerId, model)?.id ?? model;
+        return { label: name, targets: pool(instancesOf(providerId, name), () => id) };
       }
-      const candidates = findModelsById(catalog, name);
-      for (const candidate of candidates) {
-        const instance = registry.instancesOf(candidate.provider)[0];
-        if (instance !== undefined) return target(instance, candidate.id);
-      }
-      const [first] = candidates;
-      if (first !== undefined) firstInstance(first.provider, name);
-      if (slash > 0) {
-        throw new NexusError(
-          'unknown_provider',
-          `Unknown provider '${name.slice(0, slash)}' in model '${name}'. Known providers: ${[...catalog.providers.keys()].join(', ')}.`,
-          { param: 'model' },
-        );
-      }
+    }
+    const candidates = findModelsById(catalog, name);
+    for (const candidate of candidates) {
+      const instances = registry.instancesOf(candidate.provider);
+      if (instances.length > 0) return { label: name, targets: pool(instances, () => candidate.id) };
+    }
+    const [first] = candidates;
+    if (first !== undefined) instancesOf(first.provider, name);
+    if (slash > 0) {
       throw new NexusError(
-        'model_not_found',
-        `The model '${name}' does not exist in the catalogue. Use 'provider/model' to reach an uncatalogued model, or GET /v1/models for the list.`,
+        'unknown_provider',
+        `Unknown provider '${name.slice(0, slash)}' in model '${name}'. Known providers: ${[...catalog.providers.keys()].join(', ')}.`,
         { param: 'model' },
       );
+    }
+    throw new NexusError(
+      'model_not_found',
+      `The model '${name}' does not exist in the catalogue. Use 'provider/model' to reach an uncatalogued model, or GET /v1/models for the list.`,
+      { param: 'model' },
+    );
+  };
+
+  const plan: ModelResolver['plan'] = (requested, mode, planOptions = {}) => {
+    const extra = (planOptions.fallbacks ?? []).map((name) => step(name, mode));
+    const group = groups[requested];
+    if (group === undefined)
+      return { steps: [step(requested, mode), ...extra], group: undefined, contextFallback: undefined };
+    const targets = group.targets.flatMap((entry) => {
+      const resolved = step(entry.model, mode);
+      // A target backed by a key pool shares its weight among the pool's keys.
+      return resolved.targets.map((item) => ({
+        target: item.target,
+        weight: entry.weight / resolved.targets.length,
+      }));
+    });
+    return {
+      steps: [{ label: requested, targets }, ...group.fallbacks.map((name) => step(name, mode)), ...extra],
+      group,
+      contextFallback: group.contextFallback === undefined ? undefined : step(group.contextFallback, mode),
+    };
+  };
+
+  return {
+    plan,
+    resolve(requested, mode) {
+      const first = plan(requested, mode).steps[0]?.targets[0];
+      if (first === undefined)
+        throw new NexusError('model_not_found', `'${requested}' has no target.`, { param: 'model' });
+      return first.target;
     },
   };
 }

@@ -49,6 +49,12 @@ const tool = z.looseObject({
 
 const optionalNumber = (min: number, max: number) => z.number().min(min).max(max).nullish();
 
+/** Per-request fallback chains: `fallbacks` (LiteLLM) and `models` (OpenRouter); removed before the upstream. */
+const fallbackFields = {
+  fallbacks: z.array(z.string().min(1).max(256)).max(16).optional(),
+  models: z.array(z.string().min(1).max(256)).max(16).optional(),
+};
+
 const chatRequest = z.looseObject({
   model: z.string().min(1).max(256),
   messages: z.array(message).min(1, 'must contain at least one message'),
@@ -69,6 +75,7 @@ const chatRequest = z.looseObject({
   user: z.string().nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.int().min(0).max(20).nullish(),
+  ...fallbackFields,
 });
 
 const embeddingsInput = z.union([
@@ -84,6 +91,7 @@ const embeddingsRequest = z.looseObject({
   encoding_format: z.enum(['float', 'base64']).optional(),
   dimensions: z.int().min(1).max(65_536).optional(),
   user: z.string().optional(),
+  ...fallbackFields,
 });
 
 export function validateChatRequest(body: unknown): ChatRequest {

@@ -5,6 +5,7 @@ import type { PipelineDependencies } from '../core/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Warning } from '../providers/types.ts';
+import type { AttemptRecord } from '../resilience/attempt-loop.ts';
 import type { ErrorShape } from './respond.ts';
 
 /** Everything built once at boot that handlers read. Nothing here changes per request except `state`. */
@@ -28,6 +29,8 @@ export interface AccessRecord {
   warnings?: readonly Warning[];
   stream?: boolean;
   costUsd?: number | undefined;
+  /** One entry per upstream attempt (retries, failover, hedges), in order. */
+  attempts?: readonly AttemptRecord[];
 }
 
 /** One request in flight: the receive stage creates it, every later stage reads it. */

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import { toAnthropicErrorBody } from '../protocols/anthropic/errors.ts';
 
-/** The error shape a route answers in: OpenAI's, or a seed alias's own. */
-export type ErrorShape = 'openai' | 'seed-004';
+/** The error shape a route answers in: OpenAI's, Anthropic's (`/v1/messages`), or a seed alias's own. */
+export type ErrorShape = 'openai' | 'anthropic' | 'seed-004';
 
 export function sendJson(response: ServerResponse, status: number, body: unknown | string): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -20,11 +21,29 @@ export function sendError(response: ServerResponse, error: NexusError, shape: Er
   const body =
     shape === 'seed-004'
       ? { success: false, error: { code: error.code, message: error.message } }
-      : toOpenAIErrorBody(error);
+      : shape === 'anthropic'
+        ? toAnthropicErrorBody(error, requestIdOf(response))
+        : toOpenAIErrorBody(error);
   sendJson(response, error.status, body);
+}
+
+function requestIdOf(response: ServerResponse): string | undefined {
+  const id = response.getHeader('x-request-id');
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** Header-safe text: printable ASCII only, bounded, so an upstream message can never break the header block. */
 export function headerText(text: string, max = 512): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+}
+
+/** Adds adapter warnings to `x-nexus-warnings`, keeping any the edge set earlier (an unknown X-Routing-Mode). */
+export function addWarnings(response: ServerResponse, warnings: readonly { message: string }[]): void {
+  if (warnings.length === 0) return;
+  const earlier = response.getHeader('x-nexus-warnings');
+  const messages = [
+    ...(typeof earlier === 'string' ? [earlier] : []),
+    ...warnings.map((warning) => warning.message),
+  ];
+  response.setHeader('x-nexus-warnings', headerText(messages.join(' | '), 2048));
 }

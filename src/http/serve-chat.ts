@@ -4,7 +4,8 @@ import type { ChatCompletion, ChatRequest, Usage } from '../core/openai-types.ts
 import { completeChat, openChatStream } from '../core/pipeline.ts';
 import type { CallContext, UpstreamTarget, Warning } from '../providers/types.ts';
 import type { Exchange, Gateway } from './exchange.ts';
-import { headerText, sendJson } from './respond.ts';
+import { requestRouting } from './request-routing.ts';
+import { addWarnings, headerText, sendJson } from './respond.ts';
 import { endWithStreamError, pumpChatStream, sseHeaders, streamStarted } from './sse-writer.ts';
 
 /** How the reply body is shaped: OpenAI's own, or seed 004's `{success, data}` envelope. */
@@ -29,7 +30,12 @@ export async function serveChat(
     await serveStream(gateway, exchange, request, context);
     return;
   }
-  const { target, result, upstreamMs } = await completeChat(gateway.pipeline, request, context);
+  const { target, result, upstreamMs } = await completeChat(
+    gateway.pipeline,
+    request,
+    context,
+    requestRouting(exchange),
+  );
   const cost = costOf(target, result.completion.usage);
   describeTarget(exchange, target, warnings);
   exchange.record.costUsd = cost;
@@ -49,7 +55,12 @@ export async function serveChat(
 }
 
 async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRequest, context: CallContext) {
-  const { target, result: stream } = await openChatStream(gateway.pipeline, request, context);
+  const { target, result: stream } = await openChatStream(
+    gateway.pipeline,
+    request,
+    context,
+    requestRouting(exchange),
+  );
   const { response } = exchange;
   try {
     await pumpChatStream(
@@ -65,7 +76,9 @@ async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRe
       },
     );
   } catch (error) {
-    if (!streamStarted(error) || exchange.signal.aborted) throw error;
+    // The client left: nobody to tell. The deadline passed: the client gets an error event like any other break.
+    const clientGone = exchange.signal.aborted && !isNexusError(exchange.signal.reason);
+    if (!streamStarted(error) || clientGone) throw error;
     const failure = isNexusError(error)
       ? error
       : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
@@ -80,12 +93,7 @@ function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: re
   record.model = target.model;
   response.setHeader('x-nexus-provider', headerText(target.instance.name));
   response.setHeader('x-nexus-model', headerText(target.model));
-  if (warnings.length > 0) {
-    response.setHeader(
-      'x-nexus-warnings',
-      headerText(warnings.map((warning) => warning.message).join(' | '), 2048),
-    );
-  }
+  addWarnings(response, warnings);
 }
 
 function costOf(target: UpstreamTarget, usage: Usage | undefined): number | undefined {

@@ -11,8 +11,10 @@ import { isNexusError, NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import type { Exchange, Gateway, Route } from './exchange.ts';
 import { sendError } from './respond.ts';
 import { Router } from './router.ts';
+import { anthropicRoutes } from './routes/anthropic-messages.ts';
 import { openAIRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { providerAdminRoutes } from './routes/providers-admin.ts';
 import { seedRoutes } from './routes/seed-aliases.ts';
 
 /** Thrown into the pipeline's signal when the client goes away; never rendered, only logged. */
@@ -29,7 +31,8 @@ const requestIdPattern = /^[\w.:-]{1,128}$/;
  */
 export function createHttpServer(gateway: Gateway): Server {
   const router = new Router();
-  for (const route of [...opsRoutes, ...openAIRoutes, ...seedRoutes]) router.add(route);
+  const routes = [...opsRoutes, ...openAIRoutes, ...anthropicRoutes, ...seedRoutes, ...providerAdminRoutes];
+  for (const route of routes) router.add(route);
   const masterKeyHash =
     gateway.config.auth.masterKey === undefined ? undefined : digest(gateway.config.auth.masterKey);
   const cors = corsPolicy(gateway.config.server.corsOrigins);
@@ -67,6 +70,7 @@ export function createHttpServer(gateway: Gateway): Server {
       return;
     }
     const route = match.route;
+    if (gateway.state.shuttingDown) response.setHeader('connection', 'close');
     if (gateway.state.shuttingDown && route.authenticated) {
       response.setHeader('retry-after', '1');
       drainAndSend(

@@ -95,7 +95,12 @@ describe('OpenAI SDK → Nexus → OpenAI', () => {
 
   before(async () => {
     fake = await startFakeOpenAI();
-    gateway = await startGateway({ OPENAI_API_KEY: upstreamKey, OPENAI_BASE_URL: fake.url });
+    // Protocol tests: failures here are deliberate and many, so keep breakers out of the way (resilience.test.ts covers them).
+    gateway = await startGateway({
+      OPENAI_API_KEY: upstreamKey,
+      OPENAI_BASE_URL: fake.url,
+      CIRCUIT_BREAKER_THRESHOLD: '1000',
+    });
     client = sdk(gateway);
   });
 

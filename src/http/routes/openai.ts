@@ -5,7 +5,8 @@ import type { CallContext, Warning } from '../../providers/types.ts';
 import { readExchangeJson } from '../body.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
-import { headerText, sendJson } from '../respond.ts';
+import { requestRouting } from '../request-routing.ts';
+import { addWarnings, headerText, sendJson } from '../respond.ts';
 import { serveChat } from '../serve-chat.ts';
 
 /** The canonical OpenAI-compatible routes under `/v1`. */
@@ -66,11 +67,12 @@ export async function serveEmbeddings(
   const warnings: Warning[] = [];
   exchange.record.warnings = warnings;
   const context: CallContext = { requestId: exchange.requestId, signal: exchange.signal, warnings };
-  const completed = await createEmbeddings(gateway.pipeline, request, context);
+  const completed = await createEmbeddings(gateway.pipeline, request, context, requestRouting(exchange));
   exchange.record.provider = completed.target.instance.name;
   exchange.record.model = completed.target.model;
   exchange.response.setHeader('x-nexus-provider', headerText(completed.target.instance.name));
   exchange.response.setHeader('x-nexus-model', headerText(completed.target.model));
+  addWarnings(exchange.response, warnings);
   reply(completed);
 }
 

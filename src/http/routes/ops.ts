@@ -8,20 +8,25 @@ import { sendJson } from '../respond.ts';
 function health(gateway: Gateway) {
   const providers = gateway.registry.instances.map((instance) => {
     const stats = gateway.pipeline.stats.snapshot(instance.id);
+    const breaker = gateway.pipeline.breakers.snapshot(instance.id);
     const successRate = stats.totalRequests === 0 ? 1 : 1 - stats.failures / stats.totalRequests;
     return {
       name: instance.name,
       id: instance.id,
       provider: instance.provider.id,
-      // No breaker has opened: breakers arrive with the resilience layer, so every instance is CLOSED.
-      circuitState: 'CLOSED',
-      enabled: true,
+      circuitState: breaker.state,
+      consecutiveFailures: breaker.consecutiveFailures,
+      enabled: !gateway.pipeline.disabled.has(instance.id),
       metrics: {
         totalRequests: stats.totalRequests,
         failures: stats.failures,
+        recentErrors: stats.recentErrors,
         inFlight: stats.inFlight,
         successRate: `${(successRate * 100).toFixed(1)}%`,
         avgLatencyMs: Math.round(stats.latencyEwmaMs),
+        ttftMs: Math.round(stats.ttftEwmaMs),
+        ttftP95Ms: stats.ttftP95Ms === undefined ? null : Math.round(stats.ttftP95Ms),
+        healthScore: `${(stats.healthScore * 100).toFixed(1)}%`,
       },
     };
   });

@@ -4,7 +4,7 @@ import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/openai-types.ts';
 import { formatPath, validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
 import { readExchangeJson } from '../body.ts';
-import type { Exchange, Gateway, Route } from '../exchange.ts';
+import type { Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
 import { sendJson } from '../respond.ts';
 import { serveChat } from '../serve-chat.ts';
@@ -101,13 +101,9 @@ export const seedRoutes: readonly Route[] = [
         messages,
         ...(temperature === undefined ? {} : { temperature }),
         ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+        // Seed 004's single fallback model is a one-entry per-request fallback chain.
+        ...(body.fallbackModel === undefined ? {} : { fallbacks: [body.fallbackModel] }),
       });
-      if (body.fallbackModel !== undefined) {
-        exchange.response.setHeader(
-          'x-nexus-warnings',
-          'fallbackModel is not honoured until failover is enabled',
-        );
-      }
       await serveChat(gateway, exchange, request, 'seed-004');
     },
   },

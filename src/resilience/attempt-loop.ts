@@ -1,0 +1,192 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isNexusError, NexusError } from '../core/errors.ts';
+import type { InstanceStats } from '../core/instance-stats.ts';
+import type { PlanStep, RoutePlan } from '../core/resolve-model.ts';
+import type { CallContext, UpstreamTarget } from '../providers/types.ts';
+import type { CircuitBreakers } from './circuit-breaker.ts';
+import {
+  backoffMs,
+  classifyFailure,
+  countsAgainstInstance,
+  isContextLengthError,
+  retryDefaults,
+} from './retry-policy.ts';
+import type { RoutingMode, TargetOrderer } from './routing.ts';
+
+/** One upstream attempt as the request log records it; every attempt is recorded exactly once. */
+export interface AttemptRecord {
+  readonly instance: string;
+  readonly model: string;
+  outcome: 'ok' | 'failed' | 'cancelled' | 'pending';
+  errorCode?: string;
+  /** Milliseconds from sending to the verdict. */
+  ms?: number;
+  /** Set on the backup attempt of a hedged pair. */
+  hedge?: true;
+  /** Set on an attempt that resumed a stream broken after its first byte. */
+  continuation?: true;
+}
+
+export interface LoopDependencies {
+  readonly stats: InstanceStats;
+  readonly breakers: CircuitBreakers;
+  readonly orderer: TargetOrderer;
+  /** Instances switched off at runtime. */
+  readonly disabled: ReadonlySet<string>;
+  readonly maxAttempts: number;
+}
+
+export interface LoopOptions {
+  readonly mode: RoutingMode;
+  /** Filled with one record per attempt. */
+  readonly attempts: AttemptRecord[];
+  /** Instances not to use (a continuation avoids the one that just broke). */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+/** What one attempt returns to the loop; `settle` is how the caller reports the final verdict later (streams). */
+export interface AttemptOutcome<T> {
+  readonly value: T;
+  /** True when the attempt's verdict is already final (non-stream); streams settle when they end. */
+  readonly settled: boolean;
+}
+
+export type AttemptCall<T> = (
+  target: UpstreamTarget,
+  context: CallContext,
+  record: AttemptRecord,
+) => Promise<T>;
+
+/**
+ * The one retry-and-failover loop. Walks the plan's steps in order; within a step, tries targets in the
+ * routing mode's order, skipping disabled instances and open circuits; classifies each failure with the
+ * retry policy (retry the same instance after a backoff, move to the next, or fail now) and stops at
+ * `maxAttempts`. The request signal bounds everything, backoff sleeps included. A context-length refusal
+ * jumps to the plan's larger-context fallback when there is one.
+ *
+ * The caller's `call` does the attempt and must itself report the verdict for attempts whose result is a
+ * stream (the loop records non-stream verdicts). Returns the target that succeeded and its value.
+ */
+export async function runAttempts<T>(
+  dependencies: LoopDependencies,
+  plan: RoutePlan,
+  context: CallContext,
+  options: LoopOptions,
+  call: AttemptCall<T>,
+): Promise<{ target: UpstreamTarget; value: T; record: AttemptRecord }> {
+  const { breakers, stats } = dependencies;
+  const steps: PlanStep[] = [...plan.steps];
+  let lastError: unknown;
+  let made = 0;
+  let contextFallbackUsed = false;
+  for (let index = 0; index < steps.length; index++) {
+    const step = steps[index]!;
+    const ordered = dependencies.orderer.order(step.targets, options.mode, {
+      health: (id) => stats.snapshot(id),
+      breaker: (id) => breakers.snapshot(id),
+      isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
+    });
+    targets: for (const target of ordered) {
+      const id = target.instance.id;
+      for (let retry = 0; ; retry++) {
+        if (context.signal.aborted) throw context.signal.reason;
+        if (made >= dependencies.maxAttempts) throw lastError ?? exhausted(plan);
+        if (!(await breakers.allow(id))) break;
+        made++;
+        const record: AttemptRecord = {
+          instance: target.instance.name,
+          model: target.model,
+          outcome: 'pending',
+        };
+        options.attempts.push(record);
+        const started = performance.now();
+        stats.started(id);
+        try {
+          const value = await call(target, context, record);
+          return { target, value, record };
+        } catch (error) {
+          record.ms = Math.round(performance.now() - started);
+          settleFailure(dependencies, id, record, error, context.signal);
+          if (!isNexusError(error) || (context.signal.aborted && !isNexusError(context.signal.reason)))
+            throw error;
+          lastError = error;
+          if (isContextLengthError(error) && plan.contextFallback !== undefined && !contextFallbackUsed) {
+            contextFallbackUsed = true;
+            steps.splice(index + 1, 0, plan.contextFallback);
+            break targets;
+          }
+          const decision = classifyFailure(error);
+          if (decision === 'fail') throw error;
+          if (decision === 'retry-same' && retry < retryDefaults.sameInstanceRetries) {
+            await sleep(backoffMs(retry, error.retryAfterSeconds), undefined, {
+              signal: context.signal,
+            }).catch(() => {
+              throw context.signal.reason;
+            });
+            continue;
+          }
+          break;
+        }
+      }
+    }
+  }
+  throw lastError ?? exhausted(plan);
+}
+
+/** Records an attempt that failed before it produced a result. */
+export function settleFailure(
+  dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
+  instanceId: string,
+  record: AttemptRecord,
+  error: unknown,
+  signal: AbortSignal,
+): void {
+  const clientGone = signal.aborted && !isNexusError(signal.reason);
+  if (clientGone || !countsAgainstInstance(error)) {
+    // The client left, or the request itself was at fault: no verdict on the instance.
+    dependencies.stats.abandoned(instanceId);
+    dependencies.breakers.release(instanceId);
+    record.outcome = clientGone ? 'cancelled' : 'failed';
+  } else {
+    dependencies.stats.finished(instanceId, false, record.ms ?? 0);
+    dependencies.breakers.failure(instanceId);
+    record.outcome = 'failed';
+  }
+  if (isNexusError(error)) record.errorCode = error.code;
+}
+
+/** Records an attempt that succeeded. */
+export function settleSuccess(
+  dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
+  instanceId: string,
+  record: AttemptRecord,
+  latencyMs: number,
+): void {
+  record.outcome = 'ok';
+  record.ms = Math.round(latencyMs);
+  dependencies.stats.finished(instanceId, true, latencyMs);
+  dependencies.breakers.success(instanceId);
+}
+
+function exhausted(plan: RoutePlan): NexusError {
+  const names = plan.steps.map((step) => step.label).join(', ');
+  return new NexusError(
+    'upstream_unavailable',
+    `No provider instance is available for ${names}: every one is disabled or its circuit is open.`,
+  );
+}
+
+/**
+ * A child signal for one attempt: aborted with the request, or on its own by `abort(reason)` (a timeout, a
+ * lost hedge race) without touching the request.
+ */
+export function attemptController(parent: AbortSignal): { controller: AbortController; release: () => void } {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { controller, release: () => {} };
+  }
+  const onAbort = () => controller.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  return { controller, release: () => parent.removeEventListener('abort', onAbort) };
+}

@@ -1,0 +1,139 @@
+import type { RoutePlan } from '../core/resolve-model.ts';
+import type { CallContext, UpstreamTarget } from '../providers/types.ts';
+import {
+  type AttemptRecord,
+  attemptController,
+  type LoopDependencies,
+  type LoopOptions,
+  settleFailure,
+} from './attempt-loop.ts';
+import type { OpenedStream } from './stream-attempt.ts';
+
+export interface OpenAttempt {
+  readonly opened: OpenedStream;
+  readonly controller: AbortController;
+  readonly release: () => void;
+}
+
+type Open = (target: UpstreamTarget, context: CallContext) => Promise<OpenAttempt>;
+
+export interface HedgeResult {
+  /** The attempt that delivered its first token first, when either did. */
+  readonly won: { target: UpstreamTarget; value: OpenAttempt; record: AttemptRecord } | undefined;
+  /** Instances already tried, so the ordinary loop does not repeat them. */
+  readonly tried: ReadonlySet<string>;
+}
+
+/** Cancels an attempt that lost the race: no verdict on its instance, but the attempt stays on the record. */
+class HedgeLost extends Error {
+  override readonly name = 'HedgeLost';
+}
+
+/**
+ * Hedged first attempt for streams. Starts the best target; if its first token has not arrived after the
+ * step's observed p95 time to first token, starts the second-best as a backup. Whichever first token arrives
+ * first wins; the loser is aborted (its upstream request cancelled) and recorded as `cancelled`, so both
+ * attempts are on the record and billed as they actually ran. With no TTFT history yet (fewer than five
+ * samples) there is nothing to hedge against, and the ordinary loop runs instead.
+ */
+export async function tryHedged(
+  dependencies: LoopDependencies,
+  plan: RoutePlan,
+  context: CallContext,
+  options: LoopOptions,
+  open: Open,
+): Promise<HedgeResult | undefined> {
+  const step = plan.steps[0];
+  if (step === undefined) return undefined;
+  const ordered = dependencies.orderer.order(step.targets, options.mode, {
+    health: (id) => dependencies.stats.snapshot(id),
+    breaker: (id) => dependencies.breakers.snapshot(id),
+    isDisabled: (id) => dependencies.disabled.has(id),
+  });
+  const [primary, backup] = ordered;
+  if (primary === undefined || backup === undefined) return undefined;
+  const delays = step.targets
+    .map((entry) => dependencies.stats.snapshot(entry.target.instance.id).ttftP95Ms)
+    .filter((value): value is number => value !== undefined);
+  if (delays.length === 0) return undefined;
+  const hedgeAfterMs = Math.max(...delays);
+  if (!(await dependencies.breakers.allow(primary.instance.id))) return undefined;
+
+  const tried = new Set<string>();
+  type Racer = {
+    target: UpstreamTarget;
+    record: AttemptRecord;
+    started: number;
+    race: AbortController;
+    promise: Promise<OpenAttempt>;
+  };
+  const start = (target: UpstreamTarget, hedge: boolean): Racer => {
+    tried.add(target.instance.id);
+    const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
+    if (hedge) record.hedge = true;
+    options.attempts.push(record);
+    dependencies.stats.started(target.instance.id);
+    // Each racer gets its own signal under the request's, so the loser can be cancelled alone.
+    const { controller: race, release } = attemptController(context.signal);
+    const promise = open(target, { ...context, signal: race.signal });
+    promise.finally(release).catch(() => {});
+    return { target, record, started: performance.now(), race, promise };
+  };
+  const cancel = (racer: Racer) => {
+    racer.record.outcome = 'cancelled';
+    racer.record.ms = Math.round(performance.now() - racer.started);
+    dependencies.stats.abandoned(racer.target.instance.id);
+    dependencies.breakers.release(racer.target.instance.id);
+  };
+
+  return new Promise<HedgeResult>((resolve) => {
+    const racers: Racer[] = [];
+    let settled = false;
+    let failures = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (won: HedgeResult['won']) => {
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      resolve({ won, tried });
+    };
+    const watch = (racer: Racer) => {
+      racer.promise.then(
+        (value) => {
+          if (settled) {
+            // Answered after the winner committed: cancel it and keep it on the record, never as served.
+            value.controller.abort(new HedgeLost('another attempt answered first'));
+            value.release();
+            cancel(racer);
+            return;
+          }
+          for (const other of racers) {
+            if (other !== racer) other.race.abort(new HedgeLost('another attempt answered first'));
+          }
+          finish({ target: racer.target, value, record: racer.record });
+        },
+        (error: unknown) => {
+          if (settled || racer.race.signal.reason instanceof HedgeLost) {
+            cancel(racer);
+            return;
+          }
+          racer.record.ms = Math.round(performance.now() - racer.started);
+          settleFailure(dependencies, racer.target.instance.id, racer.record, error, context.signal);
+          failures++;
+          // Every started attempt failed (the primary alone, before the backup was due): let the loop go on.
+          if (failures === racers.length) finish(undefined);
+        },
+      );
+    };
+    const first = start(primary, false);
+    racers.push(first);
+    watch(first);
+    timer = setTimeout(() => {
+      void dependencies.breakers.allow(backup.instance.id).then((allowed) => {
+        if (settled || !allowed) return;
+        const racer = start(backup, true);
+        racers.push(racer);
+        watch(racer);
+      });
+    }, hedgeAfterMs);
+  });
+}

@@ -1,0 +1,122 @@
+import { NexusError } from '../core/errors.ts';
+import type { ChatCompletionChunk } from '../core/openai-types.ts';
+import type { ChatStream, StreamEvent } from '../providers/types.ts';
+
+/** Timeouts for one stream attempt, in milliseconds; 0 disables each. */
+export interface StreamTimeouts {
+  readonly firstTokenMs: number;
+  readonly stallMs: number;
+}
+
+/** A stream whose first real event has arrived: safe to commit to the client. */
+export interface OpenedStream {
+  /** Batches read while waiting for the first real event (role-only chunks), to send first. */
+  readonly head: readonly (readonly StreamEvent[])[];
+  readonly iterator: AsyncIterator<readonly StreamEvent[], void>;
+  /** Milliseconds from sending the request to the first real event. */
+  readonly ttftMs: number;
+}
+
+/**
+ * Opens a stream and waits for its first real event (content, a tool call, a finish or usage; a role-only
+ * chunk does not count) within `firstTokenMs`. Until then nothing has reached the client, so any failure,
+ * the first-token timeout included, can fail over invisibly. The timeout aborts `controller` with an
+ * `upstream_timeout` error, which the adapter rethrows.
+ */
+export async function openUntilFirstToken(
+  open: () => Promise<ChatStream>,
+  controller: AbortController,
+  timeouts: StreamTimeouts,
+  providerName: string,
+): Promise<OpenedStream> {
+  const started = performance.now();
+  const timer =
+    timeouts.firstTokenMs > 0
+      ? setTimeout(
+          () =>
+            controller.abort(
+              new NexusError(
+                'upstream_timeout',
+                `${providerName} sent no first token within ${timeouts.firstTokenMs} ms.`,
+              ),
+            ),
+          timeouts.firstTokenMs,
+        )
+      : undefined;
+  try {
+    const stream = await open();
+    const iterator = stream[Symbol.asyncIterator]();
+    const head: (readonly StreamEvent[])[] = [];
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) {
+        // Ended before anything real: the adapter would have thrown on truncation, so this is an empty answer.
+        return { head, iterator, ttftMs: performance.now() - started };
+      }
+      head.push(next.value);
+      if (next.value.some(isSubstantial)) return { head, iterator, ttftMs: performance.now() - started };
+    }
+  } catch (error) {
+    throw controller.signal.aborted && controller.signal.reason instanceof NexusError
+      ? controller.signal.reason
+      : error;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function isSubstantial(event: StreamEvent): boolean {
+  const chunk: ChatCompletionChunk = event.chunk;
+  if (chunk.usage != null) return true;
+  return chunk.choices.some(
+    (choice) =>
+      choice.finish_reason != null ||
+      (typeof choice.delta.content === 'string' && choice.delta.content !== '') ||
+      (choice.delta.tool_calls?.length ?? 0) > 0 ||
+      Object.keys(choice.delta).some(
+        (key) => key !== 'role' && key !== 'content' && choice.delta[key] != null,
+      ),
+  );
+}
+
+/**
+ * The committed part of a stream: the head batches, then the rest with an inter-event stall timer. A stall
+ * aborts `controller` with `stream_interrupted`, which surfaces from the adapter as the stream's error.
+ */
+export async function* continueWithStallGuard(
+  opened: OpenedStream,
+  controller: AbortController,
+  stallMs: number,
+  providerName: string,
+): AsyncGenerator<readonly StreamEvent[], void, undefined> {
+  for (const batch of opened.head) yield batch;
+  const stalled = () =>
+    controller.abort(
+      new NexusError('stream_interrupted', `${providerName} stream stalled for more than ${stallMs} ms.`),
+    );
+  let finished = false;
+  try {
+    // The timer runs only while waiting on the upstream, never while the client is slow to read (backpressure).
+    for (;;) {
+      const timer = stallMs > 0 ? setTimeout(stalled, stallMs) : undefined;
+      let next: IteratorResult<readonly StreamEvent[], void>;
+      try {
+        next = await opened.iterator.next();
+      } catch (error) {
+        throw controller.signal.aborted && controller.signal.reason instanceof NexusError
+          ? controller.signal.reason
+          : error;
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+      }
+      if (next.done === true) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    // Stopped early (the client left): let the adapter release its upstream body.
+    if (!finished) await opened.iterator.return?.();
+  }
+}
