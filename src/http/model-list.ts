@@ -20,7 +20,8 @@ export interface ModelEntry {
 
 /**
  * Every routable model in OpenAI's list shape plus Nexus fields: catalogued models as `provider/model`
- * (always resolvable, whatever else shares the bare id), `auto`, configured aliases and instance names.
+ * (always resolvable, whatever else shares the bare id), `auto`, configured aliases, model groups and instance
+ * names.
  */
 export function listModels(gateway: Gateway): ModelEntry[] {
   const created = Math.floor(gateway.startedAt / 1000);
@@ -51,6 +52,7 @@ export function listModels(gateway: Gateway): ModelEntry[] {
   });
   entries.push(pseudo('auto', 'nexus', gateway.registry.instances.length > 0));
   for (const alias of Object.keys(gateway.config.aliases)) entries.push(pseudo(alias, 'nexus', true));
+  for (const group of Object.keys(gateway.config.groups)) entries.push(pseudo(group, 'nexus', true));
   for (const instance of gateway.registry.instances)
     entries.push(pseudo(instance.name, instance.provider.id, true));
   return entries;
