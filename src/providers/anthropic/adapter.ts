@@ -7,6 +7,7 @@ import { defaultAnthropicVersion } from './api-version.ts';
 import { toAnthropicRequest } from './convert-request.ts';
 import { describeInvalidMessage, toChatCompletion } from './convert-response.ts';
 import { errorMessageOf, errorMessageOfText } from './errors.ts';
+import { createAnthropicNativeMessages } from './native-messages.ts';
 import { readAnthropicStream } from './stream.ts';
 import type { AnthropicRequest, AnthropicResponse } from './wire-types.ts';
 
@@ -17,6 +18,9 @@ import type { AnthropicRequest, AnthropicResponse } from './wire-types.ts';
  */
 export function createAnthropicAdapter(client: HttpClient): ProviderAdapter {
   return {
+    // `/v1/messages` from an Anthropic client reaches an Anthropic upstream untranslated.
+    nativeMessages: createAnthropicNativeMessages(client),
+
     async chat(target, request, context) {
       const body = toAnthropicRequest(target, request, context.warnings);
       const response = await post(client, target, body, 'application/json', context);

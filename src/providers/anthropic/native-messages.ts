@@ -11,10 +11,10 @@ import type {
   ProviderAdapter,
   UpstreamTarget,
 } from '../types.ts';
+import { defaultAnthropicVersion } from './api-version.ts';
 import { errorMessageOfText } from './errors.ts';
 
 /** The API version sent when neither the client nor the config names one (as in adapter.ts). */
-const defaultAnthropicVersion = '2023-06-01';
 
 /**
  * Anthropic Messages pass-through (`ProviderAdapter.nativeMessages`): the client's body goes to
