@@ -50,6 +50,7 @@ export const modelPricingSchema = z.strictObject({
   inputPerMillion: priceSchema,
   outputPerMillion: priceSchema,
   cachedInputPerMillion: priceSchema.nullable().default(null),
+  cacheWriteInputPerMillion: priceSchema.nullable().default(null),
 });
 
 /** Capabilities default to false: a model does only what its entry says it does. */

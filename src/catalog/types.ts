@@ -43,6 +43,11 @@ export interface ModelPricing {
   readonly outputPerMillion: number;
   /** USD per million cached prompt tokens; null when the provider gives no cache discount. */
   readonly cachedInputPerMillion: number | null;
+  /**
+   * USD per million prompt tokens written to the provider's cache (Anthropic charges 1.25x input for 5-minute
+   * writes); null when writes cost the normal input price.
+   */
+  readonly cacheWriteInputPerMillion: number | null;
 }
 
 export interface ModelCapabilities {

@@ -1,7 +1,7 @@
-import { costUsd } from '../catalog/cost.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { ChatCompletion, ChatRequest, Usage } from '../core/openai-types.ts';
 import { completeChat, openChatStream } from '../core/pipeline.ts';
+import { usageCost } from '../core/usage-cost.ts';
 import type { CallContext, UpstreamTarget, Warning } from '../providers/types.ts';
 import type { Exchange, Gateway } from './exchange.ts';
 import { requestRouting } from './request-routing.ts';
@@ -97,12 +97,7 @@ function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: re
 }
 
 function costOf(target: UpstreamTarget, usage: Usage | undefined): number | undefined {
-  if (target.modelSpec === undefined || usage === undefined) return undefined;
-  return costUsd(target.modelSpec.pricing, {
-    promptTokens: usage.prompt_tokens,
-    completionTokens: usage.completion_tokens,
-    cachedPromptTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-  });
+  return usageCost(target.modelSpec, usage);
 }
 
 /** A decimal string without exponent notation (`0.0000015`, never `1.5e-6`). */

@@ -382,8 +382,13 @@ describe('OpenAI SDK → Nexus → Anthropic', () => {
     assert.deepEqual(chunks.at(-1)?.usage, expected);
     const pricing = loadCatalog().models.find((entry) => entry.id === model)?.pricing;
     assert.ok(pricing?.cachedInputPerMillion != null);
+    // Plain input, cache reads and cache writes each at their own catalogue price.
+    const writePrice = pricing.cacheWriteInputPerMillion ?? pricing.inputPerMillion;
     const cost =
-      (40 * pricing.inputPerMillion + 200 * pricing.cachedInputPerMillion + 5 * pricing.outputPerMillion) /
+      (10 * pricing.inputPerMillion +
+        200 * pricing.cachedInputPerMillion +
+        30 * writePrice +
+        5 * pricing.outputPerMillion) /
       1e6;
     assert.ok(Math.abs(Number(response.headers.get('x-nexus-cost-usd')) - cost) < 1e-9);
   });

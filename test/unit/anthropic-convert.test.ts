@@ -42,7 +42,12 @@ function targetFor(maxOutputTokens: number | null | undefined, apiVersion?: stri
           aliases: [],
           contextWindow: 200_000,
           maxOutputTokens,
-          pricing: { inputPerMillion: 3, outputPerMillion: 15, cachedInputPerMillion: 0.3 },
+          pricing: {
+            inputPerMillion: 3,
+            outputPerMillion: 15,
+            cachedInputPerMillion: 0.3,
+            cacheWriteInputPerMillion: null,
+          },
           capabilities: { vision: true, tools: true, streaming: true, jsonMode: false },
         };
   return {

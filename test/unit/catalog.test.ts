@@ -178,6 +178,7 @@ describe('seed models', () => {
       inputPerMillion: 2.5,
       outputPerMillion: 10,
       cachedInputPerMillion: 1.25,
+      cacheWriteInputPerMillion: null,
     });
   });
 
@@ -208,7 +209,12 @@ describe('seed models', () => {
       'meta-llama/llama-4-scout-17b-16e-instruct',
     );
     const free = findModel(catalog, 'openrouter', 'deepseek/deepseek-r1-0528:free');
-    assert.deepEqual(free?.pricing, { inputPerMillion: 0, outputPerMillion: 0, cachedInputPerMillion: null });
+    assert.deepEqual(free?.pricing, {
+      inputPerMillion: 0,
+      outputPerMillion: 0,
+      cachedInputPerMillion: null,
+      cacheWriteInputPerMillion: null,
+    });
   });
 
   it('has the free nexus-demo chat and embedding models', () => {
@@ -273,6 +279,7 @@ describe('overrides', () => {
       inputPerMillion: 0.2,
       outputPerMillion: 0.6,
       cachedInputPerMillion: 0.075,
+      cacheWriteInputPerMillion: null,
     });
     assert.equal(mini?.contextWindow, 128000);
 
@@ -543,7 +550,12 @@ describe('costUsd', () => {
   });
 
   it('does not drift like naive floating point, and rounds to 10 decimal places', () => {
-    const pricing = { inputPerMillion: 0.1, outputPerMillion: 0.2, cachedInputPerMillion: null };
+    const pricing = {
+      inputPerMillion: 0.1,
+      outputPerMillion: 0.2,
+      cachedInputPerMillion: null,
+      cacheWriteInputPerMillion: null,
+    };
     // 0.1/1e6 + 0.2/1e6 is 3.0000000000000004e-7 in floating point; the bill is exactly $0.0000003.
     assert.equal(costUsd(pricing, { promptTokens: 1, completionTokens: 1 }), 0.0000003);
     // 7 tokens at $0.000001/M = 7e-12 USD, below the 1e-10 step: rounds to 0; 5e-11 rounds half up.
@@ -568,5 +580,45 @@ describe('costUsd', () => {
     assert.throws(() => costUsd(pricing, { promptTokens: -1, completionTokens: 0 }), RangeError);
     assert.throws(() => costUsd(pricing, { promptTokens: 1.5, completionTokens: 0 }), RangeError);
     assert.throws(() => costUsd(pricing, { promptTokens: 1, completionTokens: Number.NaN }), RangeError);
+  });
+});
+
+describe('cache-write pricing', () => {
+  it('bills cache writes at their own price, reads at theirs, and the rest at the input price', () => {
+    // Claude Sonnet-style prices, USD per million: input 3, output 15, cache read 0.3, cache write 3.75.
+    const pricing = {
+      inputPerMillion: 3,
+      outputPerMillion: 15,
+      cachedInputPerMillion: 0.3,
+      cacheWriteInputPerMillion: 3.75,
+    };
+    const cost = costUsd(pricing, {
+      promptTokens: 10_000,
+      completionTokens: 1_000,
+      cachedPromptTokens: 4_000,
+      cacheWriteTokens: 2_000,
+    });
+    // 4,000 plain input × 3 + 4,000 read × 0.3 + 2,000 written × 3.75 + 1,000 output × 15, per million.
+    const expected = (4_000 * 3 + 4_000 * 0.3 + 2_000 * 3.75 + 1_000 * 15) / 1_000_000;
+    assert.equal(cost, Number(expected.toFixed(10)));
+  });
+
+  it('refuses reads plus writes that exceed the prompt', () => {
+    const pricing = {
+      inputPerMillion: 3,
+      outputPerMillion: 15,
+      cachedInputPerMillion: 0.3,
+      cacheWriteInputPerMillion: 3.75,
+    };
+    assert.throws(
+      () =>
+        costUsd(pricing, {
+          promptTokens: 10,
+          completionTokens: 0,
+          cachedPromptTokens: 6,
+          cacheWriteTokens: 5,
+        }),
+      RangeError,
+    );
   });
 });

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { costUsd } from '../../catalog/cost.ts';
 import { isNexusError, NexusError } from '../../core/errors.ts';
 import type { ChatRequest, Usage } from '../../core/openai-types.ts';
 import { completeChat, openChatStream } from '../../core/pipeline.ts';
+import { usageCost } from '../../core/usage-cost.ts';
 import { canonicalToAnthropic } from '../../protocols/anthropic/canonical-to-response.ts';
 import { anthropicErrorEvent } from '../../protocols/anthropic/errors.ts';
 import { anthropicToCanonical } from '../../protocols/anthropic/request-to-canonical.ts';
@@ -83,7 +83,7 @@ async function serveMessages(gateway: Gateway, exchange: Exchange): Promise<void
   const reply = canonicalToAnthropic(result.completion);
   context.warnings.push(...reply.warnings);
   describeTarget(exchange, served, context.warnings);
-  setCost(exchange, costOfCanonical(served, result.completion.usage));
+  setCost(exchange, usageCost(served.modelSpec, result.completion.usage));
   setLatency(exchange, upstreamMs);
   sendJson(exchange.response, 200, reply.value);
 }
@@ -150,7 +150,7 @@ async function serveTranslatedStream(
     requestRouting(exchange),
   );
   const onUsage = (usage: Usage) => {
-    exchange.record.costUsd = costOfCanonical(target, usage);
+    exchange.record.costUsd = usageCost(target.modelSpec, usage);
   };
   await streamToClient(exchange, target, context, translatedEvents(stream, context.warnings, onUsage));
 }
@@ -319,24 +319,16 @@ function setLatency(exchange: Exchange, upstreamMs: number) {
   exchange.response.setHeader('x-nexus-latency-ms', Math.max(0, latencyMs).toFixed(2));
 }
 
-function costOfCanonical(target: UpstreamTarget, usage: Usage | undefined): number | undefined {
-  if (target.modelSpec === undefined || usage === undefined) return undefined;
-  const cached = tokens(usage.prompt_tokens_details?.cached_tokens);
-  return costUsd(target.modelSpec.pricing, {
-    promptTokens: Math.max(tokens(usage.prompt_tokens), cached),
-    completionTokens: tokens(usage.completion_tokens),
-    cachedPromptTokens: cached,
-  });
-}
-
-/** Anthropic usage excludes cache reads and writes from `input_tokens`; cache writes are priced as input. */
+/** Anthropic usage excludes cache reads and writes from `input_tokens`; each is priced at its own rate. */
 function costOfAnthropic(target: UpstreamTarget, usage: Record<string, unknown>): number | undefined {
-  if (target.modelSpec === undefined || usage.output_tokens === undefined) return undefined;
+  if (usage.output_tokens === undefined) return undefined;
   const cached = tokens(usage.cache_read_input_tokens);
-  return costUsd(target.modelSpec.pricing, {
-    promptTokens: tokens(usage.input_tokens) + cached + tokens(usage.cache_creation_input_tokens),
-    completionTokens: tokens(usage.output_tokens),
-    cachedPromptTokens: cached,
+  const written = tokens(usage.cache_creation_input_tokens);
+  return usageCost(target.modelSpec, {
+    prompt_tokens: tokens(usage.input_tokens) + cached + written,
+    completion_tokens: tokens(usage.output_tokens),
+    total_tokens: 0,
+    prompt_tokens_details: { cached_tokens: cached, cache_creation_tokens: written },
   });
 }
 
