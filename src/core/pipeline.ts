@@ -14,7 +14,8 @@ import {
 } from '../resilience/attempt-loop.ts';
 import type { CircuitBreakers } from '../resilience/circuit-breaker.ts';
 import { commitStream } from '../resilience/committed-stream.ts';
-import { tryHedged } from '../resilience/hedge.ts';
+import { type OpenAttempt, tryHedged } from '../resilience/hedge.ts';
+import { classifyFailure } from '../resilience/retry-policy.ts';
 import type { RoutingMode, TargetOrderer } from '../resilience/routing.ts';
 import { openUntilFirstToken } from '../resilience/stream-attempt.ts';
 import { NexusError } from './errors.ts';
@@ -54,6 +55,35 @@ export interface RequestRouting {
   readonly mode?: RoutingMode | undefined;
   /** Receives one record per upstream attempt, for the request log. */
   readonly attempts?: AttemptRecord[] | undefined;
+  /** Told when a broken stream resumes on another target, so usage is priced at the model that produced it. */
+  readonly onResumed?: ((target: UpstreamTarget) => void) | undefined;
+}
+
+/**
+ * A model group's own time limit (`groups.<name>.requestTimeoutMs`), tighter than the request deadline: a
+ * child signal that aborts with `upstream_timeout`. `clear` must run when the request or its stream ends.
+ */
+function withGroupDeadline(
+  plan: RoutePlan,
+  context: CallContext,
+): { context: CallContext; clear: () => void } {
+  const limitMs = plan.group?.requestTimeoutMs;
+  if (limitMs === undefined) return { context, clear: () => {} };
+  const { controller, release } = attemptController(context.signal);
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new NexusError('upstream_timeout', `The model group's time limit of ${limitMs} ms passed.`),
+      ),
+    limitMs,
+  );
+  return {
+    context: { ...context, signal: controller.signal },
+    clear: () => {
+      clearTimeout(timer);
+      release();
+    },
+  };
 }
 
 export interface Completed<T> {
@@ -101,21 +131,26 @@ export async function completeChat(
 ): Promise<Completed<ChatResult>> {
   const { plan, upstreamRequest } = planFor(dependencies, request, 'chat');
   const started = performance.now();
-  const { target, value } = await runAttempts(
-    loopDependencies(dependencies),
-    plan,
-    context,
-    loopOptions(dependencies, plan, routing),
-    async (attemptTarget, attemptContext, record) => {
-      const attemptStarted = performance.now();
-      const result = await dependencies.registry
-        .adapterFor(attemptTarget.instance)
-        .chat(attemptTarget, upstreamRequest, attemptContext);
-      settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
-      return result;
-    },
-  );
-  return { target, result: value, upstreamMs: performance.now() - started };
+  const deadline = withGroupDeadline(plan, context);
+  try {
+    const { target, value } = await runAttempts(
+      loopDependencies(dependencies),
+      plan,
+      deadline.context,
+      loopOptions(dependencies, plan, routing),
+      async (attemptTarget, attemptContext, record) => {
+        const attemptStarted = performance.now();
+        const result = await dependencies.registry
+          .adapterFor(attemptTarget.instance)
+          .chat(attemptTarget, upstreamRequest, attemptContext);
+        settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
+        return result;
+      },
+    );
+    return { target, result: value, upstreamMs: performance.now() - started };
+  } finally {
+    deadline.clear();
+  }
 }
 
 export async function createEmbeddings(
@@ -189,24 +224,41 @@ export async function openChatStream(
     );
   };
 
-  const hedged =
-    plan.group?.hedge === true
-      ? await tryHedged(loopDependencies(dependencies), plan, context, options, open)
-      : undefined;
-  const won =
-    hedged?.won ??
-    (await runAttempts(
-      loopDependencies(dependencies),
-      plan,
-      context,
-      { ...options, exclude: hedged?.tried ?? new Set() },
-      (target, attemptContext) => open(target, attemptContext),
-    ));
+  const deadline = withGroupDeadline(plan, context);
+  let won: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
+  try {
+    const hedged =
+      plan.group?.hedge === true
+        ? await tryHedged(loopDependencies(dependencies), plan, deadline.context, options, open)
+        : undefined;
+    // Racers that failed on the request itself (a 400, say): trying the other targets would repeat it.
+    if (
+      hedged?.won === undefined &&
+      hedged?.lastError !== undefined &&
+      classifyFailure(hedged.lastError) === 'fail'
+    ) {
+      throw hedged.lastError;
+    }
+    won =
+      hedged?.won ??
+      (await runAttempts(
+        loopDependencies(dependencies),
+        plan,
+        deadline.context,
+        { ...options, exclude: hedged?.tried ?? new Set(), previousError: hedged?.lastError },
+        (target, attemptContext) => open(target, attemptContext),
+      ));
+  } catch (error) {
+    deadline.clear();
+    throw error;
+  }
   const stream = commitStream({
     dependencies,
     plan,
     request: upstreamRequest,
-    context,
+    context: deadline.context,
+    onEnd: deadline.clear,
+    onResumed: routing.onResumed,
     options,
     timeouts,
     target: won.target,

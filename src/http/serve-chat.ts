@@ -55,12 +55,16 @@ export async function serveChat(
 }
 
 async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRequest, context: CallContext) {
-  const { target, result: stream } = await openChatStream(
-    gateway.pipeline,
-    request,
-    context,
-    requestRouting(exchange),
-  );
+  // The target whose usage the client is billed for; it changes if a broken stream resumes elsewhere.
+  let served: UpstreamTarget | undefined;
+  const { target, result: stream } = await openChatStream(gateway.pipeline, request, context, {
+    ...requestRouting(exchange),
+    onResumed: (next) => {
+      served = next;
+      exchange.record.provider = next.instance.name;
+      exchange.record.model = next.model;
+    },
+  });
   const { response } = exchange;
   try {
     await pumpChatStream(
@@ -72,7 +76,7 @@ async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRe
         response.writeHead(200, sseHeaders);
       },
       (usage) => {
-        exchange.record.costUsd = costOf(target, usage);
+        exchange.record.costUsd = costOf(served ?? target, usage);
       },
     );
   } catch (error) {

@@ -42,6 +42,8 @@ export interface LoopOptions {
   readonly attempts: AttemptRecord[];
   /** Instances not to use (a continuation avoids the one that just broke). */
   readonly exclude?: ReadonlySet<string>;
+  /** The failure of attempts made before this loop (a failed hedge), reported if nothing else is tried. */
+  readonly previousError?: unknown;
 }
 
 /** What one attempt returns to the loop; `settle` is how the caller reports the final verdict later (streams). */
@@ -76,7 +78,7 @@ export async function runAttempts<T>(
 ): Promise<{ target: UpstreamTarget; value: T; record: AttemptRecord }> {
   const { breakers, stats } = dependencies;
   const steps: PlanStep[] = [...plan.steps];
-  let lastError: unknown;
+  let lastError: unknown = options.previousError;
   let made = 0;
   let contextFallbackUsed = false;
   for (let index = 0; index < steps.length; index++) {
@@ -86,8 +88,9 @@ export async function runAttempts<T>(
       breaker: (id) => breakers.snapshot(id),
       isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
     });
-    targets: for (const target of ordered) {
+    targets: for (const [position, target] of ordered.entries()) {
       const id = target.instance.id;
+      const lastCandidate = index === steps.length - 1 && position === ordered.length - 1;
       for (let retry = 0; ; retry++) {
         if (context.signal.aborted) throw context.signal.reason;
         if (made >= dependencies.maxAttempts) throw lastError ?? exhausted(plan);
@@ -117,6 +120,19 @@ export async function runAttempts<T>(
           }
           const decision = classifyFailure(error);
           if (decision === 'fail') throw error;
+          // A rate limit with nowhere else to go: wait out a short Retry-After once rather than fail at once.
+          const waitMs = (error.retryAfterSeconds ?? 0) * 1000;
+          if (
+            error.code === 'upstream_rate_limited' &&
+            lastCandidate &&
+            retry === 0 &&
+            waitMs <= retryDefaults.maxBackoffMs
+          ) {
+            await sleep(Math.max(waitMs, backoffMs(0)), undefined, { signal: context.signal }).catch(() => {
+              throw context.signal.reason;
+            });
+            continue;
+          }
           if (decision === 'retry-same' && retry < retryDefaults.sameInstanceRetries) {
             await sleep(backoffMs(retry, error.retryAfterSeconds), undefined, {
               signal: context.signal,

@@ -30,6 +30,10 @@ export interface CommitOptions {
   /** `error`: a break after the first byte ends the stream with an error; `continue`: resume elsewhere. */
   readonly recovery: 'error' | 'continue';
   readonly reopen: (target: UpstreamTarget, context: CallContext, body: ChatRequest) => Promise<OpenAttempt>;
+  /** Runs once when the stream ends, however it ends (clears a group deadline). */
+  readonly onEnd?: () => void;
+  /** Told the new target when the stream resumes elsewhere. */
+  readonly onResumed?: ((target: UpstreamTarget) => void) | undefined;
 }
 
 /** What the client has been sent so far, to resume from it. */
@@ -53,54 +57,59 @@ export async function* commitStream(options: CommitOptions): ChatStream {
   const exclude = new Set(options.options.exclude ?? []);
   let resumed = false;
   let started = performance.now();
-  for (;;) {
-    const releaseAttempt = release;
-    try {
-      for await (const batch of continueWithStallGuard(
-        opened,
-        controller,
-        options.timeouts.stallMs,
-        target.instance.name,
-      )) {
-        observe(partial, batch);
-        yield resumed ? rewriteContinuation(batch, partial.id) : batch;
-      }
-      settleSuccess(options.dependencies, target.instance.id, record, performance.now() - started);
-      return;
-    } catch (error) {
-      record.ms = Math.round(performance.now() - started);
-      settleFailure(options.dependencies, target.instance.id, record, error, options.context.signal);
-      const clientGone = options.context.signal.aborted && !isNexusError(options.context.signal.reason);
-      if (
-        options.recovery !== 'continue' ||
-        clientGone ||
-        !countsAgainstInstance(error) ||
-        partial.toolCalls
-      ) {
-        throw error;
-      }
-      exclude.add(target.instance.id);
-      const body = continuationRequest(options.request, partial.text);
-      let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
+  try {
+    for (;;) {
+      const releaseAttempt = release;
       try {
-        next = await runAttempts(
-          options.loop,
-          options.plan,
-          options.context,
-          { ...options.options, exclude },
-          (candidate, attemptContext) => options.reopen(candidate, attemptContext, body),
-        );
-      } catch {
-        throw error;
+        for await (const batch of continueWithStallGuard(
+          opened,
+          controller,
+          options.timeouts.stallMs,
+          target.instance.name,
+        )) {
+          observe(partial, batch);
+          yield resumed ? rewriteContinuation(batch, partial.id) : batch;
+        }
+        settleSuccess(options.dependencies, target.instance.id, record, performance.now() - started);
+        return;
+      } catch (error) {
+        record.ms = Math.round(performance.now() - started);
+        settleFailure(options.dependencies, target.instance.id, record, error, options.context.signal);
+        const clientGone = options.context.signal.aborted && !isNexusError(options.context.signal.reason);
+        if (
+          options.recovery !== 'continue' ||
+          clientGone ||
+          !countsAgainstInstance(error) ||
+          partial.toolCalls
+        ) {
+          throw error;
+        }
+        exclude.add(target.instance.id);
+        const body = continuationRequest(options.request, partial.text);
+        let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
+        try {
+          next = await runAttempts(
+            options.loop,
+            options.plan,
+            options.context,
+            { ...options.options, exclude },
+            (candidate, attemptContext) => options.reopen(candidate, attemptContext, body),
+          );
+        } catch {
+          throw error;
+        }
+        next.record.continuation = true;
+        ({ target, record } = next);
+        options.onResumed?.(target);
+        ({ opened, controller, release } = next.value);
+        resumed = true;
+        started = performance.now();
+      } finally {
+        releaseAttempt();
       }
-      next.record.continuation = true;
-      ({ target, record } = next);
-      ({ opened, controller, release } = next.value);
-      resumed = true;
-      started = performance.now();
-    } finally {
-      releaseAttempt();
     }
+  } finally {
+    options.onEnd?.();
   }
 }
 

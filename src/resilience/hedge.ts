@@ -22,6 +22,8 @@ export interface HedgeResult {
   readonly won: { target: UpstreamTarget; value: OpenAttempt; record: AttemptRecord } | undefined;
   /** Instances already tried, so the ordinary loop does not repeat them. */
   readonly tried: ReadonlySet<string>;
+  /** Why the racers failed, when they all did: the error to report if nothing else can be tried. */
+  readonly lastError?: unknown;
 }
 
 /** Cancels an attempt that lost the race: no verdict on its instance, but the attempt stays on the record. */
@@ -90,11 +92,12 @@ export async function tryHedged(
     const racers: Racer[] = [];
     let settled = false;
     let failures = 0;
+    let lastError: unknown;
     let timer: NodeJS.Timeout | undefined;
     const finish = (won: HedgeResult['won']) => {
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
-      resolve({ won, tried });
+      resolve({ won, tried, lastError });
     };
     const watch = (racer: Racer) => {
       racer.promise.then(
@@ -118,6 +121,7 @@ export async function tryHedged(
           }
           racer.record.ms = Math.round(performance.now() - racer.started);
           settleFailure(dependencies, racer.target.instance.id, racer.record, error, context.signal);
+          lastError = error;
           failures++;
           // Every started attempt failed (the primary alone, before the backup was due): let the loop go on.
           if (failures === racers.length) finish(undefined);

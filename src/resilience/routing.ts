@@ -26,7 +26,7 @@ export interface RoutingView {
 
 /**
  * Orders the targets of one plan step for trying, best first. Disabled instances and OPEN circuits are left
- * out; HALF_OPEN ones go last (they may be granted a probe). The mode decides the order of the rest:
+ * out; HALF_OPEN ones go first (each is granted at most its probe). The mode decides the order of the rest:
  *  - smart: weighted random, weight × health score (seed 001's default);
  *  - fastest: highest health score first;
  *  - round-robin: rotates over the available targets, one step per call;
@@ -46,7 +46,9 @@ export class TargetOrderer {
     const usable = targets.filter(({ target }) => !view.isDisabled(target.instance.id));
     const closed = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'CLOSED');
     const halfOpen = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'HALF_OPEN');
-    return [...this.#orderAvailable(closed, mode, view), ...halfOpen.map(({ target }) => target)];
+    // Half-open first: `allow` grants only the probe, and a failed probe fails over before the first byte.
+    // Last, they would never be probed while a pool-mate keeps succeeding.
+    return [...halfOpen.map(({ target }) => target), ...this.#orderAvailable(closed, mode, view)];
   }
 
   #orderAvailable(

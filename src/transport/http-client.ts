@@ -76,7 +76,7 @@ export function transportError(error: unknown, providerName: string, signal: Abo
     return new NexusError('upstream_timeout', `${providerName} did not answer in time.`, { cause: error });
   }
   const code = (error as { code?: string }).code ?? 'unknown';
-  return new NexusError('upstream_unavailable', `Could not reach ${providerName} (${code}).`, {
+  return new NexusError('upstream_unavailable', `The connection to ${providerName} failed (${code}).`, {
     cause: error,
   });
 }

@@ -530,16 +530,18 @@ describe('OpenAI SDK → Nexus → Anthropic: upstream failures', () => {
     },
   );
 
-  for (const [fault, what] of [
-    [{ kind: 'cut', afterEvents: 0 }, /broke off its reply/],
-    [{ kind: 'malformed-event', afterEvents: 0 }, /not JSON/],
+  // A connection cut mid-reply is a transport failure (503, retried like a reset); a reply that is not JSON
+  // is the provider's own failure (502).
+  for (const [fault, status, code, what] of [
+    [{ kind: 'cut', afterEvents: 0 }, 503, 'upstream_unavailable', /connection to .* failed/],
+    [{ kind: 'malformed-event', afterEvents: 0 }, 502, 'upstream_error', /not JSON/],
   ] as const) {
-    test(`a reply that fails with ${fault.kind} is a 502 upstream_error`, limits, async () => {
+    test(`a reply that fails with ${fault.kind} is a ${status} ${code}`, limits, async () => {
       fake.setPersistentFault(fault);
       await assert.rejects(client.chat.completions.create({ model, messages }), (error) => {
         assert.ok(error instanceof OpenAI.InternalServerError);
-        assert.equal(error.status, 502);
-        assert.equal(error.code, 'upstream_error');
+        assert.equal(error.status, status);
+        assert.equal(error.code, code);
         assert.match(error.message, what);
         return true;
       });

@@ -58,14 +58,14 @@ function view(
 const ids = (targets: { instance: { id: string } }[]) => targets.map((entry) => entry.instance.id);
 
 describe('target ordering', () => {
-  it('leaves out disabled instances and open circuits, and puts half-open ones last', () => {
+  it('leaves out disabled instances and open circuits, and puts half-open ones first (for their probe)', () => {
     const orderer = new TargetOrderer(() => 0.5);
     const ordered = orderer.order(
       [target('a'), target('b'), target('c'), target('d')],
       'fastest',
       view({ open: ['a'], halfOpen: ['b'], disabled: ['c'] }),
     );
-    assert.deepEqual(ids(ordered), ['d', 'b']);
+    assert.deepEqual(ids(ordered), ['b', 'd']);
   });
 
   it('round-robin rotates over the available targets', () => {

@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type { CallContext, ChatResult, ChatStream, ProviderAdapter, UpstreamTarget } from '../types.ts';
 import { defaultAnthropicVersion } from './api-version.ts';
@@ -24,7 +24,10 @@ export function createAnthropicAdapter(client: HttpClient): ProviderAdapter {
     async chat(target, request, context) {
       const body = toAnthropicRequest(target, request, context.warnings);
       const response = await post(client, target, body, 'application/json', context);
-      const message = parseMessage(await readReply(response, target, context), target);
+      const message = parseMessage(
+        await readReplyText(response.body, target.instance.name, context.signal),
+        target,
+      );
       const completion = toChatCompletion(message, context.warnings);
       return { completion, raw: undefined } satisfies ChatResult;
     },
@@ -88,20 +91,6 @@ async function post(
     message: errorMessageOfText(text),
     providerName: name,
   });
-}
-
-/** Reads a 2xx JSON body; a connection that breaks mid-body is the provider's failure, not a Nexus bug. */
-async function readReply(response: UpstreamResponse, target: UpstreamTarget, context: CallContext) {
-  try {
-    return await response.body.text();
-  } catch (error) {
-    if (context.signal.aborted) throw context.signal.reason ?? error;
-    const code = (error as { code?: unknown }).code;
-    const why = typeof code === 'string' ? code : error instanceof Error ? error.message : 'unknown error';
-    throw new NexusError('upstream_error', `${target.instance.name} broke off its reply (${why}).`, {
-      cause: error,
-    });
-  }
 }
 
 /** A 2xx body must be a Message; an error object or anything else is the provider's failure. */

@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient } from '../../transport/http-client.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { readServerSentEvents } from '../shared/sse.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
@@ -51,7 +51,8 @@ export function createAnthropicNativeMessages(
       });
     }
     const contentType = String(response.headers['content-type'] ?? '');
-    if (!streamed) return { kind: 'json', body: await response.body.text() };
+    if (!streamed)
+      return { kind: 'json', body: await readReplyText(response.body, target.instance.name, context.signal) };
     if (!contentType.includes('text/event-stream')) {
       const text = await readTextCapped(response.body).catch(() => '');
       const message = errorMessageOfText(text);

@@ -3,7 +3,7 @@ import type { ChatCompletion, EmbeddingsResponse } from '../../core/openai-types
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { readChunkStream } from '../shared/openai-chunk-stream.ts';
 import { errorMessageOf } from '../shared/openai-error-message.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { redactSecrets, upstreamError } from '../shared/upstream-errors.ts';
 import type {
   CallContext,
@@ -35,7 +35,7 @@ export function createAzureAdapter(client: HttpClient): ProviderAdapter {
       const endpoint = azureEndpoint(target, 'chat/completions');
       const body = buildAzureChatBody(target, { ...request, stream: false }, endpoint, context.warnings);
       const response = await post(client, target, endpoint, body, 'application/json', context);
-      const raw = await response.body.text();
+      const raw = await readReplyText(response.body, target.instance.name, context.signal);
       const completion = parseJson(raw, target) as ChatCompletion;
       if (!Array.isArray(completion.choices)) throw unreadable(target, 'a reply without choices');
       return { completion, raw } satisfies ChatResult;
@@ -69,7 +69,7 @@ export function createAzureAdapter(client: HttpClient): ProviderAdapter {
       const endpoint = azureEndpoint(target, 'embeddings');
       const body = buildAzureEmbeddingsBody(target, request, endpoint);
       const response = await post(client, target, endpoint, body, 'application/json', context);
-      const raw = await response.body.text();
+      const raw = await readReplyText(response.body, target.instance.name, context.signal);
       const parsed = parseJson(raw, target) as EmbeddingsResponse;
       if (!Array.isArray(parsed.data)) throw unreadable(target, 'a reply without data');
       return { response: parsed, raw } satisfies EmbeddingsResult;

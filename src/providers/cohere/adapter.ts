@@ -1,7 +1,7 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { errorMessageOfText } from '../shared/openai-error-message.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
   CallContext,
@@ -27,7 +27,10 @@ export function createCohereAdapter(client: HttpClient): ProviderAdapter {
     async chat(target, request, context) {
       const body = buildCohereChatBody(target, { ...request, stream: false }, context.warnings);
       const response = await post(client, target, '/chat', body, context);
-      const reply = parseJson(await response.body.text(), target) as CohereChatResponse;
+      const reply = parseJson(
+        await readReplyText(response.body, target.instance.name, context.signal),
+        target,
+      ) as CohereChatResponse;
       if (reply.message === undefined) throw unreadable(target, 'a reply without a message');
       const completion = toChatCompletion(reply, target.model, target.instance.name);
       return { completion, raw: undefined } satisfies ChatResult;
@@ -52,7 +55,10 @@ export function createCohereAdapter(client: HttpClient): ProviderAdapter {
     async embeddings(target, request, context) {
       const body = buildCohereEmbedBody(target, request, context.warnings);
       const response = await post(client, target, '/embed', body, context);
-      const reply = parseJson(await response.body.text(), target) as CohereEmbedResponse;
+      const reply = parseJson(
+        await readReplyText(response.body, target.instance.name, context.signal),
+        target,
+      ) as CohereEmbedResponse;
       const converted = toEmbeddingsResponse(reply, target.model, request.encoding_format);
       if (converted === undefined) throw unreadable(target, 'a reply without float embeddings');
       return { response: converted, raw: undefined } satisfies EmbeddingsResult;

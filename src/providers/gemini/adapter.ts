@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import type { CallContext, ChatStream, ProviderAdapter, UpstreamTarget } from '../types.ts';
 import { buildEmbedRequest, toEmbeddingsResponse } from './embeddings.ts';
 import { describeStatus, geminiUpstreamError, googleStatusOf } from './errors.ts';
@@ -19,7 +19,10 @@ export function createGeminiAdapter(client: HttpClient): ProviderAdapter {
     async chat(target, request, context) {
       const body = buildGeminiRequest(target, request, context.warnings);
       const response = await post(client, target, 'generateContent', body, context);
-      const parsed = parseJson(await response.body.text(), target) as GeminiResponse;
+      const parsed = parseJson(
+        await readReplyText(response.body, target.instance.name, context.signal),
+        target,
+      ) as GeminiResponse;
       return { completion: toChatCompletion(parsed, target.model, target.instance.name), raw: undefined };
     },
 
@@ -54,7 +57,10 @@ export function createGeminiAdapter(client: HttpClient): ProviderAdapter {
       }
       const body = buildEmbedRequest(target.model, request, context.warnings);
       const response = await post(client, target, 'batchEmbedContents', body, context);
-      const parsed = parseJson(await response.body.text(), target) as GeminiEmbedResponse;
+      const parsed = parseJson(
+        await readReplyText(response.body, target.instance.name, context.signal),
+        target,
+      ) as GeminiEmbedResponse;
       const converted = toEmbeddingsResponse(parsed, request, target.model, context.warnings);
       if (converted === undefined) throw unreadable(target, 'a reply without embeddings');
       return { response: converted, raw: undefined };

@@ -8,7 +8,7 @@ import type {
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { readChunkStream } from '../shared/openai-chunk-stream.ts';
 import { errorMessageOf, errorMessageOfText } from '../shared/openai-error-message.ts';
-import { readTextCapped } from '../shared/read-body.ts';
+import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
   CallContext,
@@ -33,7 +33,7 @@ export function createOpenAICompatibleAdapter(client: HttpClient): ProviderAdapt
         accept: 'application/json',
         context,
       });
-      const raw = await response.body.text();
+      const raw = await readReplyText(response.body, target.instance.name, context.signal);
       const completion = parseJson(raw, target) as ChatCompletion;
       if (!Array.isArray(completion.choices)) throw unreadable(target, 'a reply without choices');
       return { completion, raw } satisfies ChatResult;
@@ -74,7 +74,7 @@ export function createOpenAICompatibleAdapter(client: HttpClient): ProviderAdapt
         accept: 'application/json',
         context,
       });
-      const raw = await response.body.text();
+      const raw = await readReplyText(response.body, target.instance.name, context.signal);
       const parsed = parseJson(raw, target) as EmbeddingsResponse;
       if (!Array.isArray(parsed.data)) throw unreadable(target, 'a reply without data');
       return { response: parsed, raw } satisfies EmbeddingsResult;
