@@ -102,11 +102,23 @@ export class InstanceStats {
     entry.ttftCount++;
   }
 
+  /** The health score alone (see the formula above): what routing reads on every request, kept cheap. */
+  score(instanceId: string): number {
+    const entry = this.#stats.get(instanceId);
+    if (entry === undefined) return 1;
+    return entry.success * (1 / (1 + entry.latency / 2000)) * (1 / (1 + entry.inFlight / 32));
+  }
+
+  /** Latency EWMA alone, in milliseconds; 0 before the first success. */
+  latency(instanceId: string): number {
+    return this.#stats.get(instanceId)?.latency ?? 0;
+  }
+
   snapshot(instanceId: string): InstanceSnapshot {
     const entry = this.#entry(instanceId);
     const since = this.#now() - recentWindowMs;
     const recentErrors = entry.errorTimes.filter((time) => time >= since).length;
-    const healthScore = entry.success * (1 / (1 + entry.latency / 2000)) * (1 / (1 + entry.inFlight / 32));
+    const healthScore = this.score(instanceId);
     return {
       totalRequests: entry.total,
       failures: entry.failures,

@@ -97,6 +97,7 @@ export interface Completed<T> {
 export function takeFallbacks<T extends ChatRequest | EmbeddingsRequest>(
   request: T,
 ): { request: T; fallbacks: string[] } {
+  if (request.fallbacks === undefined && request.models === undefined) return { request, fallbacks: [] };
   const { fallbacks, models, ...rest } = request as T & { fallbacks?: unknown; models?: unknown };
   const names = [...asNames(models), ...asNames(fallbacks)].filter((name) => name !== request.model);
   return { request: rest as T, fallbacks: [...new Set(names)] };

@@ -143,6 +143,22 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     );
   };
 
+  // Plans depend only on boot-time state (config, catalogue, registry); health and breakers are applied when
+  // targets are ordered. So a plan is built once per model name and reused; the map is bounded because model
+  // names come from clients.
+  const cache = new Map<string, RoutePlan>();
+  const cachedPlan: ModelResolver['plan'] = (requested, mode, planOptions = {}) => {
+    if ((planOptions.fallbacks?.length ?? 0) > 0) return plan(requested, mode, planOptions);
+    const key = `${mode}\u0000${requested}`;
+    let found = cache.get(key);
+    if (found === undefined) {
+      found = plan(requested, mode);
+      if (cache.size >= 1000) cache.clear();
+      cache.set(key, found);
+    }
+    return found;
+  };
+
   const plan: ModelResolver['plan'] = (requested, mode, planOptions = {}) => {
     const extra = (planOptions.fallbacks ?? []).map((name) => step(name, mode));
     const group = groups[requested];
@@ -164,9 +180,9 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
   };
 
   return {
-    plan,
+    plan: cachedPlan,
     resolve(requested, mode) {
-      const first = plan(requested, mode).steps[0]?.targets[0];
+      const first = cachedPlan(requested, mode).steps[0]?.targets[0];
       if (first === undefined)
         throw new NexusError('model_not_found', `'${requested}' has no target.`, { param: 'model' });
       return first.target;

@@ -46,13 +46,6 @@ export interface LoopOptions {
   readonly previousError?: unknown;
 }
 
-/** What one attempt returns to the loop; `settle` is how the caller reports the final verdict later (streams). */
-export interface AttemptOutcome<T> {
-  readonly value: T;
-  /** True when the attempt's verdict is already final (non-stream); streams settle when they end. */
-  readonly settled: boolean;
-}
-
 export type AttemptCall<T> = (
   target: UpstreamTarget,
   context: CallContext,
@@ -84,7 +77,8 @@ export async function runAttempts<T>(
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!;
     const ordered = dependencies.orderer.order(step.targets, options.mode, {
-      health: (id) => stats.snapshot(id),
+      score: (id) => stats.score(id),
+      latency: (id) => stats.latency(id),
       breaker: (id) => breakers.snapshot(id),
       isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
     });
@@ -94,7 +88,7 @@ export async function runAttempts<T>(
       for (let retry = 0; ; retry++) {
         if (context.signal.aborted) throw context.signal.reason;
         if (made >= dependencies.maxAttempts) throw lastError ?? exhausted(plan);
-        if (!(await breakers.allow(id))) break;
+        if (!(breakers.isClosed(id) || (await breakers.allow(id)))) break;
         made++;
         const record: AttemptRecord = {
           instance: target.instance.name,

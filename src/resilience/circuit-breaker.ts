@@ -115,6 +115,12 @@ export class CircuitBreakers {
     return this.snapshot(instanceId).state === 'OPEN';
   }
 
+  /** True when the circuit is CLOSED: the hot path's synchronous answer, no promise needed. */
+  isClosed(instanceId: string): boolean {
+    const entry = this.#entries.get(instanceId);
+    return entry === undefined || entry.state === 'CLOSED';
+  }
+
   /**
    * Asks to send a request. CLOSED: yes. OPEN: no. HALF_OPEN: yes for at most `halfOpenProbes` at a time
    * (and, with a shared store, only on the replica that claimed the probe). A granted probe must end with

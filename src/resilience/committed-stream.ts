@@ -12,7 +12,7 @@ import {
 } from './attempt-loop.ts';
 import type { OpenAttempt } from './hedge.ts';
 import { countsAgainstInstance } from './retry-policy.ts';
-import { continueWithStallGuard, type StreamTimeouts } from './stream-attempt.ts';
+import { StallGuardedReader, type StreamTimeouts } from './stream-attempt.ts';
 
 export interface CommitOptions {
   readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>;
@@ -60,15 +60,20 @@ export async function* commitStream(options: CommitOptions): ChatStream {
   try {
     for (;;) {
       const releaseAttempt = release;
+      const reader = new StallGuardedReader(
+        opened,
+        controller,
+        options.timeouts.stallMs,
+        target.instance.name,
+      );
       try {
-        for await (const batch of continueWithStallGuard(
-          opened,
-          controller,
-          options.timeouts.stallMs,
-          target.instance.name,
-        )) {
-          observe(partial, batch);
-          yield resumed ? rewriteContinuation(batch, partial.id) : batch;
+        try {
+          for (let batch = await reader.next(); batch !== undefined; batch = await reader.next()) {
+            if (options.recovery === 'continue') observe(partial, batch);
+            yield resumed ? rewriteContinuation(batch, partial.id) : batch;
+          }
+        } finally {
+          await reader.close();
         }
         settleSuccess(options.dependencies, target.instance.id, record, performance.now() - started);
         return;

@@ -48,7 +48,8 @@ export async function tryHedged(
   const step = plan.steps[0];
   if (step === undefined) return undefined;
   const ordered = dependencies.orderer.order(step.targets, options.mode, {
-    health: (id) => dependencies.stats.snapshot(id),
+    score: (id) => dependencies.stats.score(id),
+    latency: (id) => dependencies.stats.latency(id),
     breaker: (id) => dependencies.breakers.snapshot(id),
     isDisabled: (id) => dependencies.disabled.has(id),
   });

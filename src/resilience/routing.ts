@@ -1,4 +1,3 @@
-import type { InstanceSnapshot } from '../core/instance-stats.ts';
 import type { WeightedTarget } from '../core/resolve-model.ts';
 import type { UpstreamTarget } from '../providers/types.ts';
 import type { BreakerSnapshot } from './circuit-breaker.ts';
@@ -18,7 +17,10 @@ export function isRoutingMode(value: string): value is RoutingMode {
 }
 
 export interface RoutingView {
-  health(instanceId: string): InstanceSnapshot;
+  /** Health score, 0..1 (core/instance-stats.ts). */
+  score(instanceId: string): number;
+  /** Latency EWMA in milliseconds; 0 when unmeasured. */
+  latency(instanceId: string): number;
   breaker(instanceId: string): BreakerSnapshot;
   /** Instances switched off at runtime (`POST /v1/providers/toggle`). */
   isDisabled(instanceId: string): boolean;
@@ -56,7 +58,8 @@ export class TargetOrderer {
     mode: RoutingMode,
     view: RoutingView,
   ): UpstreamTarget[] {
-    const score = (entry: WeightedTarget) => view.health(entry.target.instance.id).healthScore;
+    if (targets.length <= 1) return targets.map((entry) => entry.target);
+    const score = (entry: WeightedTarget) => view.score(entry.target.instance.id);
     switch (mode) {
       case 'smart':
         return this.#weightedShuffle(targets, (entry) => entry.weight * Math.max(score(entry), 0.001));
@@ -65,7 +68,7 @@ export class TargetOrderer {
       case 'fastest':
         return sortBy(targets, (entry) => -score(entry));
       case 'least-latency':
-        return sortBy(targets, (entry) => view.health(entry.target.instance.id).latencyEwmaMs);
+        return sortBy(targets, (entry) => view.latency(entry.target.instance.id));
       case 'cheapest':
         return sortBy(targets, (entry) => price(entry.target));
       case 'round-robin': {

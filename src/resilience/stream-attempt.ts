@@ -80,43 +80,66 @@ function isSubstantial(event: StreamEvent): boolean {
 }
 
 /**
- * The committed part of a stream: the head batches, then the rest with an inter-event stall timer. A stall
- * aborts `controller` with `stream_interrupted`, which surfaces from the adapter as the stream's error.
+ * Reads the committed part of a stream: the head batches, then the rest under an inter-event stall timer. A
+ * stall aborts `controller` with `stream_interrupted`, which surfaces from the adapter as the stream's error.
+ * A plain reader rather than another generator layer: one promise per batch instead of several.
  */
-export async function* continueWithStallGuard(
-  opened: OpenedStream,
-  controller: AbortController,
-  stallMs: number,
-  providerName: string,
-): AsyncGenerator<readonly StreamEvent[], void, undefined> {
-  for (const batch of opened.head) yield batch;
-  const stalled = () =>
-    controller.abort(
-      new NexusError('stream_interrupted', `${providerName} stream stalled for more than ${stallMs} ms.`),
-    );
-  let finished = false;
-  try {
-    // The timer runs only while waiting on the upstream, never while the client is slow to read (backpressure).
-    for (;;) {
-      const timer = stallMs > 0 ? setTimeout(stalled, stallMs) : undefined;
-      let next: IteratorResult<readonly StreamEvent[], void>;
-      try {
-        next = await opened.iterator.next();
-      } catch (error) {
-        throw controller.signal.aborted && controller.signal.reason instanceof NexusError
-          ? controller.signal.reason
-          : error;
-      } finally {
-        if (timer !== undefined) clearTimeout(timer);
-      }
+export class StallGuardedReader {
+  readonly #head: (readonly StreamEvent[])[];
+  readonly #iterator: AsyncIterator<readonly StreamEvent[], void>;
+  readonly #controller: AbortController;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #waiting = false;
+  #finished = false;
+
+  constructor(opened: OpenedStream, controller: AbortController, stallMs: number, providerName: string) {
+    this.#head = [...opened.head];
+    this.#iterator = opened.iterator;
+    this.#controller = controller;
+    // One timer for the whole stream, re-armed before each wait. It counts only time spent waiting on the
+    // upstream: if it fires while the client is slow to read (backpressure), it simply re-arms.
+    this.#timer =
+      stallMs > 0
+        ? setTimeout(() => {
+            if (this.#waiting) {
+              controller.abort(
+                new NexusError(
+                  'stream_interrupted',
+                  `${providerName} stream stalled for more than ${stallMs} ms.`,
+                ),
+              );
+            } else this.#timer?.refresh();
+          }, stallMs)
+        : undefined;
+  }
+
+  /** The next batch, or undefined when the stream has completed. */
+  async next(): Promise<readonly StreamEvent[] | undefined> {
+    const buffered = this.#head.shift();
+    if (buffered !== undefined) return buffered;
+    this.#waiting = true;
+    this.#timer?.refresh();
+    try {
+      const next = await this.#iterator.next();
       if (next.done === true) {
-        finished = true;
-        return;
+        this.#finished = true;
+        return undefined;
       }
-      yield next.value;
+      return next.value;
+    } catch (error) {
+      const reason = this.#controller.signal.reason;
+      throw this.#controller.signal.aborted && reason instanceof NexusError ? reason : error;
+    } finally {
+      this.#waiting = false;
     }
-  } finally {
-    // Stopped early (the client left): let the adapter release its upstream body.
-    if (!finished) await opened.iterator.return?.();
+  }
+
+  /** Stops the timer; a stream stopped early (the client left) lets the adapter release its upstream body. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (!this.#finished) {
+      this.#finished = true;
+      await this.#iterator.return?.();
+    }
   }
 }

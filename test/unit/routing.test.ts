@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProviderSpec } from '../../src/catalog/types.ts';
-import type { InstanceSnapshot } from '../../src/core/instance-stats.ts';
 import type { WeightedTarget } from '../../src/core/resolve-model.ts';
 import type { BreakerSnapshot } from '../../src/resilience/circuit-breaker.ts';
 import { TargetOrderer } from '../../src/resilience/routing.ts';
@@ -41,11 +40,8 @@ function view(
   } = {},
 ) {
   return {
-    health: (id: string) =>
-      ({
-        latencyEwmaMs: options.latency?.[id] ?? 0,
-        healthScore: options.score?.[id] ?? 1,
-      }) as InstanceSnapshot,
+    score: (id: string) => options.score?.[id] ?? 1,
+    latency: (id: string) => options.latency?.[id] ?? 0,
     breaker: (id: string): BreakerSnapshot => ({
       state: options.open?.includes(id) ? 'OPEN' : options.halfOpen?.includes(id) ? 'HALF_OPEN' : 'CLOSED',
       consecutiveFailures: 0,
