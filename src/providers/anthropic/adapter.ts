@@ -1,5 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
+import { postJson } from '../shared/post-json.ts';
 import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type { CallContext, ChatResult, ChatStream, ProviderAdapter, UpstreamTarget } from '../types.ts';
@@ -72,24 +73,15 @@ async function post(
   context: CallContext,
 ): Promise<UpstreamResponse> {
   const name = target.instance.name;
-  const response = await client.send(
-    {
-      url: `${target.instance.baseUrl}/messages`,
-      method: 'POST',
-      headers: buildHeaders(target, accept),
-      body: JSON.stringify(body),
-      signal: context.signal,
-    },
-    name,
-  );
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const text = await readTextCapped(response.body).catch(() => '');
-  // 529 (overloaded) falls into upstreamError's 5xx branch: upstream_error, which the retry policy retries.
-  throw upstreamError({
-    status: response.statusCode,
-    headers: response.headers,
-    message: errorMessageOfText(text),
+  return postJson(client, {
+    url: `${target.instance.baseUrl}/messages`,
+    headers: buildHeaders(target, accept),
+    body,
+    signal: context.signal,
     providerName: name,
+    // 529 (overloaded) falls into upstreamError's 5xx branch: upstream_error, which the retry policy retries.
+    failure: ({ status, headers, text }) =>
+      upstreamError({ status, headers, message: errorMessageOfText(text), providerName: name }),
   });
 }
 

@@ -3,6 +3,7 @@ import type { ChatCompletion, EmbeddingsResponse } from '../../core/openai-types
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { readChunkStream } from '../shared/openai-chunk-stream.ts';
 import { errorMessageOf } from '../shared/openai-error-message.ts';
+import { postJson } from '../shared/post-json.ts';
 import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { redactSecrets, upstreamError } from '../shared/upstream-errors.ts';
 import type {
@@ -87,23 +88,14 @@ async function post(
   context: CallContext,
 ): Promise<UpstreamResponse> {
   const name = target.instance.name;
-  const response = await client.send(
-    {
-      url: endpoint.url,
-      method: 'POST',
-      headers: buildAzureHeaders(target, accept),
-      body: JSON.stringify(body),
-      signal: context.signal,
-    },
-    name,
-  );
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const text = await readTextCapped(response.body).catch(() => '');
-  throw upstreamError({
-    status: response.statusCode,
-    headers: response.headers,
-    message: azureErrorMessage(text),
+  return postJson(client, {
+    url: endpoint.url,
+    headers: buildAzureHeaders(target, accept),
+    body,
+    signal: context.signal,
     providerName: name,
+    failure: ({ status, headers, text }) =>
+      upstreamError({ status, headers, message: azureErrorMessage(text), providerName: name }),
   });
 }
 

@@ -1,6 +1,7 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { errorMessageOfText } from '../shared/openai-error-message.ts';
+import { postJson } from '../shared/post-json.ts';
 import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
@@ -81,25 +82,21 @@ async function post(
     accept: 'stream' in body && body.stream === true ? 'text/event-stream' : 'application/json',
   };
   if (target.instance.apiKey !== undefined) headers.authorization = `Bearer ${target.instance.apiKey}`;
-  const response = await client.send(
-    {
-      url: target.instance.baseUrl + path,
-      method: 'POST',
-      headers,
-      body: JSON.stringify(body),
-      signal: context.signal,
-    },
-    name,
-  );
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const text = await readTextCapped(response.body).catch(() => '');
-  throw upstreamError({
-    // Cohere answers 498 for an invalid token: the same operator problem as a 401.
-    status: response.statusCode === 498 ? 401 : response.statusCode,
-    headers: response.headers,
-    // Cohere's error bodies are `{message}` or `{id, message}`, which the OpenAI reader also understands.
-    message: errorMessageOfText(text),
+  return postJson(client, {
+    url: target.instance.baseUrl + path,
+    headers,
+    body,
+    signal: context.signal,
     providerName: name,
+    failure: ({ status, headers: replyHeaders, text }) =>
+      upstreamError({
+        // Cohere answers 498 for an invalid token: the same operator problem as a 401.
+        status: status === 498 ? 401 : status,
+        headers: replyHeaders,
+        // Cohere's error bodies are `{message}` or `{id, message}`, which the OpenAI reader also understands.
+        message: errorMessageOfText(text),
+        providerName: name,
+      }),
   });
 }
 

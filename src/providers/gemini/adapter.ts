@@ -1,5 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
+import { postJson } from '../shared/post-json.ts';
 import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import type { CallContext, ChatStream, ProviderAdapter, UpstreamTarget } from '../types.ts';
 import { buildEmbedRequest, toEmbeddingsResponse } from './embeddings.ts';
@@ -84,23 +85,13 @@ async function post(
     accept: method.includes('alt=sse') ? 'text/event-stream' : 'application/json',
   };
   if (target.instance.apiKey !== undefined) headers['x-goog-api-key'] = target.instance.apiKey;
-  const response = await client.send(
-    {
-      url: `${target.instance.baseUrl}/models/${encodeURIComponent(model)}:${method}`,
-      method: 'POST',
-      headers,
-      body: JSON.stringify(body),
-      signal: context.signal,
-    },
-    name,
-  );
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const text = await readTextCapped(response.body).catch(() => '');
-  throw geminiUpstreamError({
-    status: response.statusCode,
-    headers: response.headers,
-    text,
+  return postJson(client, {
+    url: `${target.instance.baseUrl}/models/${encodeURIComponent(model)}:${method}`,
+    headers,
+    body,
+    signal: context.signal,
     providerName: name,
+    failure: (reply) => geminiUpstreamError({ ...reply, providerName: name }),
   });
 }
 

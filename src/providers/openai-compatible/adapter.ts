@@ -5,9 +5,10 @@ import type {
   EmbeddingsRequest,
   EmbeddingsResponse,
 } from '../../core/openai-types.ts';
-import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
+import type { HttpClient } from '../../transport/http-client.ts';
 import { readChunkStream } from '../shared/openai-chunk-stream.ts';
 import { errorMessageOf, errorMessageOfText } from '../shared/openai-error-message.ts';
+import { postJson } from '../shared/post-json.ts';
 import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { upstreamError } from '../shared/upstream-errors.ts';
 import type {
@@ -91,23 +92,14 @@ interface PostOptions {
 /** Sends one POST; a non-2xx reply is drained and thrown as a catalogue error before any byte reaches the client. */
 async function post(client: HttpClient, target: UpstreamTarget, path: string, options: PostOptions) {
   const name = target.instance.name;
-  const response: UpstreamResponse = await client.send(
-    {
-      url: target.instance.baseUrl + path,
-      method: 'POST',
-      headers: buildHeaders(target, options.accept),
-      body: JSON.stringify(options.body),
-      signal: options.context.signal,
-    },
-    name,
-  );
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const text = await readTextCapped(response.body).catch(() => '');
-  throw upstreamError({
-    status: response.statusCode,
-    headers: response.headers,
-    message: errorMessageOfText(text),
+  return postJson(client, {
+    url: target.instance.baseUrl + path,
+    headers: buildHeaders(target, options.accept),
+    body: options.body,
+    signal: options.context.signal,
     providerName: name,
+    failure: ({ status, headers, text }) =>
+      upstreamError({ status, headers, message: errorMessageOfText(text), providerName: name }),
   });
 }
 
