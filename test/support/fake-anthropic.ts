@@ -14,30 +14,27 @@
  * anthropic-text.chunks.txt, anthropic-tool-no-args.chunks.txt).
  */
 import { randomBytes } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
 import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+  type BaseRecordedCall,
+  cut,
+  type Exchange as FakeExchange,
+  jsonPayload,
+  playGenericFault,
+  sendBody,
+  sleep,
+  startFakeServer,
+  waitForAbort,
+  write,
+} from './fake-server.ts';
 
-export type CallOutcome = 'pending' | 'completed' | 'client-aborted' | 'server-destroyed' | 'server-closed';
+export type { CallOutcome } from './fake-server.ts';
 
-export interface RecordedCall {
-  method: string;
+export interface RecordedCall extends BaseRecordedCall<Fault> {
   /** Pathname without the query string, e.g. `/v1/messages`. */
   path: string;
   query: string;
-  headers: IncomingHttpHeaders;
-  /** The parsed JSON body, the raw string when it is not JSON, or `undefined` when empty. */
-  body: unknown;
   receivedAt: number;
-  fault: Fault | null;
-  /** Updated in place when the exchange ends. */
-  outcome: CallOutcome;
-  settled: Promise<CallOutcome>;
 }
 
 /**
@@ -111,13 +108,7 @@ export interface FakeAnthropic {
   close(): Promise<void>;
 }
 
-interface Exchange {
-  request: IncomingMessage;
-  response: ServerResponse;
-  call: RecordedCall;
-  signal: AbortSignal;
-  markDestroyed(): void;
-}
+type Exchange = FakeExchange<RecordedCall>;
 
 interface SseEvent {
   event: string;
@@ -211,31 +202,6 @@ function splitArguments(text: string): string[] {
     fragments.push(codePoints.slice(start, start + argumentFragmentLength).join(''));
   }
   return fragments;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-function write(response: ServerResponse, text: string): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => response.write(text, (error) => resolve(!error)));
 }
 
 interface Reply {
@@ -575,10 +541,6 @@ const versionOf = (exchange: Exchange) => String(exchange.request.headers['anthr
 const sse = (event: string, data: string) => `event: ${event}\ndata: ${data}\n\n`;
 
 export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
-  const lifetime = new AbortController();
-  const calls: RecordedCall[] = [];
-  let queue: Fault[] = [];
-  let persistentFault: Fault | null = null;
   let scriptedReply: ScriptedReply | null = null;
 
   const baseHeaders = (): OutgoingHttpHeaders => ({ 'request-id': randomId('req_', 24) });
@@ -589,28 +551,13 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
     body: unknown,
     extra: Record<string, string> = {},
   ) {
-    const { response, call, signal } = exchange;
-    const fault = call.fault;
-    const isRawText = typeof body === 'string';
-    const text = fault?.kind === 'malformed-event' ? '{not json' : isRawText ? body : JSON.stringify(body);
-    response.writeHead(status, {
-      ...baseHeaders(),
-      'content-type': isRawText ? 'text/plain; charset=utf-8' : 'application/json',
-      'content-length': Buffer.byteLength(text),
-      ...extra,
-    });
-    if (fault?.kind === 'slow-first-byte') {
-      response.flushHeaders();
-      if (!(await sleep(fault.ms, signal))) return;
-    }
-    if (fault?.kind === 'stall' || fault?.kind === 'cut') {
-      if (!(await write(response, text.slice(0, Math.floor(text.length / 2))))) return;
-      if (fault.kind === 'stall') return waitForAbort(signal);
-      exchange.markDestroyed();
-      response.socket?.destroy();
-      return;
-    }
-    response.end(text);
+    const { text, headers } = jsonPayload(
+      body,
+      exchange.call.fault?.kind === 'malformed-event',
+      'text/plain; charset=utf-8',
+      'application/json',
+    );
+    return sendBody(exchange, status, { ...baseHeaders(), ...headers, ...extra }, text);
   }
 
   async function streamMessage(exchange: Exchange, events: SseEvent[]): Promise<void> {
@@ -629,11 +576,7 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
     for (let index = 0; index <= sent.length; index++) {
       if (index === faultAt && fault) {
         if (fault.kind === 'stall') return waitForAbort(signal);
-        if (fault.kind === 'cut') {
-          exchange.markDestroyed();
-          response.socket?.destroy();
-          return;
-        }
+        if (fault.kind === 'cut') return cut(exchange);
         if (fault.kind === 'error-event') {
           const error = anthropicError(fault.errorType ?? 'overloaded_error', fault.message ?? 'Overloaded');
           await write(response, sse('error', JSON.stringify(error)));
@@ -722,124 +665,36 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
   }
 
   async function respond(exchange: Exchange, body: unknown, bodyIsJson: boolean): Promise<void> {
-    const { call, request, signal } = exchange;
-    const fault = call.fault;
-    if (fault?.kind === 'reset') {
-      exchange.markDestroyed();
-      request.socket.resetAndDestroy();
-      return;
-    }
-    if (fault?.kind === 'hang') return waitForAbort(signal);
-    if (fault?.kind === 'delay' && !(await sleep(fault.ms, signal))) return;
-    if (fault?.kind === 'status') {
-      return sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers);
-    }
+    const over = await playGenericFault(exchange, (fault) =>
+      sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers),
+    );
+    if (over) return;
     return checkHeaders(exchange) ?? route(exchange, body, bodyIsJson);
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const parts: Buffer[] = [];
-    for await (const part of request) parts.push(part as Buffer);
-    const raw = Buffer.concat(parts).toString('utf8');
-    let body: unknown = raw === '' ? undefined : raw;
-    let bodyIsJson = false;
-    try {
-      body = JSON.parse(raw);
-      bodyIsJson = true;
-    } catch {
-      // Kept as the raw string: the route answers 400 like Anthropic does.
-    }
-    const url = new URL(request.url ?? '/', 'http://fake.invalid');
-    const connection = new AbortController();
-    let destroyedByFake = false;
-    let settle: (outcome: CallOutcome) => void = () => {};
-    const call: RecordedCall = {
-      method: request.method ?? 'GET',
-      path: url.pathname,
-      query: url.search,
-      headers: request.headers,
-      body,
-      receivedAt: Date.now(),
-      fault: queue.shift() ?? persistentFault,
-      outcome: 'pending',
-      settled: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
-    calls.push(call);
-    const finish = (outcome: CallOutcome): void => {
-      if (call.outcome !== 'pending') return;
-      call.outcome = outcome;
-      settle(outcome);
-      connection.abort();
-    };
-    response.on('close', () => {
-      if (response.writableFinished) finish('completed');
-      else if (destroyedByFake) finish('server-destroyed');
-      else if (lifetime.signal.aborted) finish('server-closed');
-      else finish('client-aborted');
-    });
-    lifetime.signal.addEventListener('abort', () => connection.abort(), {
-      once: true,
-      signal: connection.signal,
-    });
-    const exchange: Exchange = {
-      request,
-      response,
-      call,
-      signal: connection.signal,
-      markDestroyed: () => {
-        destroyedByFake = true;
-      },
-    };
-    await respond(exchange, body, bodyIsJson);
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else {
-        const message = `Fake Anthropic failed: ${error instanceof Error ? error.message : String(error)}`;
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(anthropicError('api_error', message)));
-      }
-    });
+  const server = await startFakeServer<Fault, RecordedCall>({
+    describe: (url) => ({ query: url.search, receivedAt: Date.now() }),
+    respond,
+    internalErrorBody: (error) =>
+      anthropicError(
+        'api_error',
+        `Fake Anthropic failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
   });
-  server.on('clientError', (_error, socket) => socket.destroy());
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
-  let closing: Promise<void> | undefined;
+  const { calls } = server;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `${server.origin}/v1`,
     calls,
     callsTo: (path) => calls.filter((call) => call.path === path || call.path === `/v1${path}`),
-    enqueue: (...faults) => {
-      queue.push(...faults);
-    },
-    setPersistentFault: (fault) => {
-      persistentFault = fault;
-    },
+    enqueue: server.enqueue,
+    setPersistentFault: server.setPersistentFault,
     setReply: (reply) => {
       scriptedReply = reply;
     },
     reset: () => {
-      calls.length = 0;
-      queue = [];
-      persistentFault = null;
+      server.reset();
       scriptedReply = null;
     },
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        lifetime.abort();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: server.close,
   };
 }

@@ -11,26 +11,29 @@
  * streams), and a recorded Azure stream in dto-btn/ssc-assistant (mergeOpenAiDelta/testHelpers/simple_chat.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ChatMessage, Usage } from '../../src/core/openai-types.ts';
 import { countTokens, encodeEmbeddingBase64, fakeEmbedding } from './fake-openai.ts';
+import {
+  type BaseRecordedCall,
+  cut,
+  type Exchange as FakeExchange,
+  jsonPayload,
+  playGenericFault,
+  sendBody,
+  startFakeServer,
+  waitForAbort,
+  write,
+} from './fake-server.ts';
 
-export type CallOutcome = 'pending' | 'completed' | 'client-aborted' | 'server-destroyed' | 'server-closed';
+export type { CallOutcome } from './fake-server.ts';
 
-export interface RecordedCall {
-  method: string;
+export interface RecordedCall extends BaseRecordedCall<Fault> {
   /** Pathname without the query, e.g. `/openai/deployments/gpt-4o-prod/chat/completions`. */
   path: string;
   /** The `api-version` query parameter, or `null` when absent. */
   apiVersion: string | null;
   /** The deployment from the path, or the body's `model` on a v1 route. */
   deployment: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-  fault: Fault | null;
-  outcome: CallOutcome;
-  settled: Promise<CallOutcome>;
 }
 
 /** A scripted misbehaviour for one call. Stream faults count SSE chunks, the annotation chunks included. */
@@ -264,47 +267,13 @@ function chatChunks(body: Json, model: string, reply: Reply, asynchronous: boole
   return chunks;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(true), ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-      { once: true },
-    );
-  });
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-function write(response: ServerResponse, text: string): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => response.write(text, (error) => resolve(!error)));
-}
-
-interface Exchange {
-  request: IncomingMessage;
-  response: ServerResponse;
-  call: RecordedCall;
-  signal: AbortSignal;
-  markDestroyed(): void;
-}
+type Exchange = FakeExchange<RecordedCall>;
 
 const deploymentRoute = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
 const v1Route = /^\/openai\/v1\/(chat\/completions|embeddings)$/;
 
 export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<FakeAzure> {
   const deployments: Record<string, string> = options.deployments ?? defaultDeployments;
-  const lifetime = new AbortController();
-  const calls: RecordedCall[] = [];
-  let queue: Fault[] = [];
   let scripted: ScriptedReply | null = null;
 
   async function sendJson(
@@ -313,24 +282,13 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     body: unknown,
     extra: Record<string, string> = {},
   ) {
-    const { response, call, signal } = exchange;
-    const fault = call.fault;
-    const raw = typeof body === 'string';
-    const text = fault?.kind === 'malformed-chunk' ? '{not json' : raw ? body : JSON.stringify(body);
-    response.writeHead(status, {
-      'content-type': raw ? 'text/plain' : 'application/json',
-      'content-length': Buffer.byteLength(text),
-      'apim-request-id': randomId(''),
-      ...extra,
-    });
-    if (fault?.kind === 'stall' || fault?.kind === 'cut') {
-      if (!(await write(response, text.slice(0, Math.floor(text.length / 2))))) return;
-      if (fault.kind === 'stall') return waitForAbort(signal);
-      exchange.markDestroyed();
-      response.socket?.destroy();
-      return;
-    }
-    response.end(text);
+    const { text, headers } = jsonPayload(
+      body,
+      exchange.call.fault?.kind === 'malformed-chunk',
+      'text/plain',
+      'application/json',
+    );
+    return sendBody(exchange, status, { ...headers, 'apim-request-id': randomId(''), ...extra }, text);
   }
 
   async function stream(exchange: Exchange, chunks: Json[]): Promise<void> {
@@ -345,11 +303,7 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     for (let index = 0; index <= chunks.length; index++) {
       if (index === faultAt && fault) {
         if (fault.kind === 'stall') return waitForAbort(signal);
-        if (fault.kind === 'cut') {
-          exchange.markDestroyed();
-          response.socket?.destroy();
-          return;
-        }
+        if (fault.kind === 'cut') return cut(exchange);
         if (fault.kind === 'malformed-chunk' && !(await write(response, 'data: {not json\n\n'))) return;
       }
       const chunk = chunks[index];
@@ -398,19 +352,12 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
   }
 
   async function respond(exchange: Exchange, body: unknown, isJson: boolean): Promise<void> {
-    const { call, request, signal } = exchange;
-    const fault = call.fault;
-    if (fault?.kind === 'reset') {
-      exchange.markDestroyed();
-      request.socket.resetAndDestroy();
-      return;
-    }
-    if (fault?.kind === 'hang') return waitForAbort(signal);
-    if (fault?.kind === 'delay' && !(await sleep(fault.ms, signal))) return;
-    if (fault?.kind === 'status') {
+    const over = await playGenericFault(exchange, (fault) => {
       const headers = fault.status === 429 ? { 'retry-after': '6', ...fault.headers } : fault.headers;
       return sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), headers);
-    }
+    });
+    if (over) return;
+    const { call, request } = exchange;
     const deploymentMatch = deploymentRoute.exec(call.path);
     const v1Match = v1Route.exec(call.path);
     if (request.method !== 'POST' || (deploymentMatch === null && v1Match === null)) {
@@ -443,111 +390,36 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
       : chat(exchange, body as Json, model);
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const parts: Buffer[] = [];
-    for await (const part of request) parts.push(part as Buffer);
-    const raw = Buffer.concat(parts).toString('utf8');
-    let body: unknown = raw === '' ? undefined : raw;
-    let isJson = false;
-    try {
-      body = JSON.parse(raw);
-      isJson = true;
-    } catch {
-      // Kept raw: the route answers 400.
-    }
-    const url = new URL(request.url ?? '/', 'http://fake.invalid');
-    const fromPath = deploymentRoute.exec(url.pathname)?.[1];
-    const fromBody = (body as { model?: unknown } | undefined)?.model;
-    const connection = new AbortController();
-    let destroyedByFake = false;
-    let settle: (outcome: CallOutcome) => void = () => {};
-    const call: RecordedCall = {
-      method: request.method ?? 'GET',
-      path: url.pathname,
-      apiVersion: url.searchParams.get('api-version'),
-      deployment:
-        fromPath !== undefined ? decodeURIComponent(fromPath) : typeof fromBody === 'string' ? fromBody : '',
-      headers: request.headers,
-      body,
-      fault: queue.shift() ?? null,
-      outcome: 'pending',
-      settled: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
-    calls.push(call);
-    response.on('close', () => {
-      if (call.outcome !== 'pending') return;
-      call.outcome = response.writableFinished
-        ? 'completed'
-        : destroyedByFake
-          ? 'server-destroyed'
-          : lifetime.signal.aborted
-            ? 'server-closed'
-            : 'client-aborted';
-      settle(call.outcome);
-      connection.abort();
-    });
-    lifetime.signal.addEventListener('abort', () => connection.abort(), {
-      once: true,
-      signal: connection.signal,
-    });
-    await respond(
-      {
-        request,
-        response,
-        call,
-        signal: connection.signal,
-        markDestroyed: () => {
-          destroyedByFake = true;
-        },
-      },
-      body,
-      isJson,
-    );
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else {
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(
-          JSON.stringify(azureError('InternalServerError', `Fake Azure failed: ${String(error)}`)),
-        );
-      }
-    });
-  });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  let closing: Promise<void> | undefined;
-  return {
-    origin,
-    v1Url: `${origin}/openai/v1`,
-    calls,
-    enqueue: (...faults) => {
-      queue.push(...faults);
+  const server = await startFakeServer<Fault, RecordedCall>({
+    describe: (url, body) => {
+      const fromPath = deploymentRoute.exec(url.pathname)?.[1];
+      const fromBody = (body as { model?: unknown } | undefined)?.model;
+      return {
+        apiVersion: url.searchParams.get('api-version'),
+        deployment:
+          fromPath !== undefined
+            ? decodeURIComponent(fromPath)
+            : typeof fromBody === 'string'
+              ? fromBody
+              : '',
+      };
     },
+    respond,
+    internalErrorBody: (error) => azureError('InternalServerError', `Fake Azure failed: ${String(error)}`),
+  });
+  const { calls } = server;
+  return {
+    origin: server.origin,
+    v1Url: `${server.origin}/openai/v1`,
+    calls,
+    enqueue: server.enqueue,
     setReply: (reply) => {
       scripted = reply;
     },
     reset: () => {
-      calls.length = 0;
-      queue = [];
+      server.reset();
       scripted = null;
     },
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        lifetime.abort();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: server.close,
   };
 }

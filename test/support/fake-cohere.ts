@@ -10,23 +10,24 @@
  * ending with `data: [DONE]`; error bodies are `{id, message}`.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { countTokens, fakeEmbedding } from './fake-openai.ts';
+import {
+  type BaseRecordedCall,
+  cut,
+  type Exchange as FakeExchange,
+  jsonPayload,
+  playGenericFault,
+  sendBody,
+  startFakeServer,
+  waitForAbort,
+  write,
+} from './fake-server.ts';
 
-export type CallOutcome = 'pending' | 'completed' | 'client-aborted' | 'server-destroyed' | 'server-closed';
+export type { CallOutcome } from './fake-server.ts';
 
-export interface RecordedCall {
-  method: string;
+export interface RecordedCall extends BaseRecordedCall<Fault> {
   /** Pathname, e.g. `/v2/chat`. */
   path: string;
-  headers: IncomingHttpHeaders;
-  /** The parsed JSON body, the raw string when it is not JSON, or `undefined` when empty. */
-  body: unknown;
-  fault: Fault | null;
-  /** Updated in place when the exchange ends. */
-  outcome: CallOutcome;
-  settled: Promise<CallOutcome>;
 }
 
 /**
@@ -247,44 +248,9 @@ function chatEvents(reply: Reply): Json[] {
   return events;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(true), ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-      { once: true },
-    );
-  });
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-/** Writes and waits until the bytes reach the socket, so a following destroy cannot discard them. */
-function write(response: ServerResponse, text: string): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => response.write(text, (error) => resolve(!error)));
-}
-
-interface Exchange {
-  request: IncomingMessage;
-  response: ServerResponse;
-  call: RecordedCall;
-  signal: AbortSignal;
-  markDestroyed(): void;
-}
+type Exchange = FakeExchange<RecordedCall>;
 
 export async function startFakeCohere(options: FakeCohereOptions = {}): Promise<FakeCohere> {
-  const lifetime = new AbortController();
-  const calls: RecordedCall[] = [];
-  let queue: Fault[] = [];
   let scripted: ScriptedReply | null = null;
 
   async function sendJson(
@@ -293,24 +259,13 @@ export async function startFakeCohere(options: FakeCohereOptions = {}): Promise<
     body: unknown,
     extra: Record<string, string> = {},
   ) {
-    const { response, call, signal } = exchange;
-    const fault = call.fault;
-    const raw = typeof body === 'string';
-    const text = fault?.kind === 'malformed-event' ? '{not json' : raw ? body : JSON.stringify(body);
-    response.writeHead(status, {
-      'content-type': raw ? 'text/plain' : 'application/json',
-      'content-length': Buffer.byteLength(text),
-      'x-trial-endpoint-call-limit': '10',
-      ...extra,
-    });
-    if (fault?.kind === 'stall' || fault?.kind === 'cut') {
-      if (!(await write(response, text.slice(0, Math.floor(text.length / 2))))) return;
-      if (fault.kind === 'stall') return waitForAbort(signal);
-      exchange.markDestroyed();
-      response.socket?.destroy();
-      return;
-    }
-    response.end(text);
+    const { text, headers } = jsonPayload(
+      body,
+      exchange.call.fault?.kind === 'malformed-event',
+      'text/plain',
+      'application/json',
+    );
+    return sendBody(exchange, status, { ...headers, 'x-trial-endpoint-call-limit': '10', ...extra }, text);
   }
 
   async function streamEvents(exchange: Exchange, events: Json[]): Promise<void> {
@@ -323,11 +278,7 @@ export async function startFakeCohere(options: FakeCohereOptions = {}): Promise<
     for (let index = 0; index <= sent.length; index++) {
       if (index === faultAt && fault) {
         if (fault.kind === 'stall') return waitForAbort(signal);
-        if (fault.kind === 'cut') {
-          exchange.markDestroyed();
-          response.socket?.destroy();
-          return;
-        }
+        if (fault.kind === 'cut') return cut(exchange);
         if (fault.kind === 'malformed-event' && !(await write(response, 'data: {not json\n\n'))) return;
       }
       const event = sent[index];
@@ -379,18 +330,11 @@ export async function startFakeCohere(options: FakeCohereOptions = {}): Promise<
   }
 
   async function respond(exchange: Exchange, body: unknown, isJson: boolean): Promise<void> {
-    const { call, request, signal } = exchange;
-    const fault = call.fault;
-    if (fault?.kind === 'reset') {
-      exchange.markDestroyed();
-      request.socket.resetAndDestroy();
-      return;
-    }
-    if (fault?.kind === 'hang') return waitForAbort(signal);
-    if (fault?.kind === 'delay' && !(await sleep(fault.ms, signal))) return;
-    if (fault?.kind === 'status') {
-      return sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers);
-    }
+    const over = await playGenericFault(exchange, (fault) =>
+      sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers),
+    );
+    if (over) return;
+    const { call, request } = exchange;
     if (options.apiKey !== undefined && request.headers.authorization !== `Bearer ${options.apiKey}`) {
       return sendJson(exchange, 401, cohereError('invalid api token'));
     }
@@ -404,104 +348,25 @@ export async function startFakeCohere(options: FakeCohereOptions = {}): Promise<
     return handler(exchange, body as Json);
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const parts: Buffer[] = [];
-    for await (const part of request) parts.push(part as Buffer);
-    const raw = Buffer.concat(parts).toString('utf8');
-    let body: unknown = raw === '' ? undefined : raw;
-    let isJson = false;
-    try {
-      body = JSON.parse(raw);
-      isJson = true;
-    } catch {
-      // Kept raw: the route answers 400.
-    }
-    const connection = new AbortController();
-    let destroyedByFake = false;
-    let settle: (outcome: CallOutcome) => void = () => {};
-    const call: RecordedCall = {
-      method: request.method ?? 'GET',
-      path: new URL(request.url ?? '/', 'http://fake.invalid').pathname,
-      headers: request.headers,
-      body,
-      fault: queue.shift() ?? null,
-      outcome: 'pending',
-      settled: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
-    calls.push(call);
-    response.on('close', () => {
-      if (call.outcome !== 'pending') return;
-      call.outcome = response.writableFinished
-        ? 'completed'
-        : destroyedByFake
-          ? 'server-destroyed'
-          : lifetime.signal.aborted
-            ? 'server-closed'
-            : 'client-aborted';
-      settle(call.outcome);
-      connection.abort();
-    });
-    lifetime.signal.addEventListener('abort', () => connection.abort(), {
-      once: true,
-      signal: connection.signal,
-    });
-    await respond(
-      {
-        request,
-        response,
-        call,
-        signal: connection.signal,
-        markDestroyed: () => {
-          destroyedByFake = true;
-        },
-      },
-      body,
-      isJson,
-    );
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else {
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(cohereError(`Fake Cohere failed: ${String(error)}`)));
-      }
-    });
+  const server = await startFakeServer<Fault, RecordedCall>({
+    describe: () => ({}),
+    respond,
+    internalErrorBody: (error) => cohereError(`Fake Cohere failed: ${String(error)}`),
   });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  let closing: Promise<void> | undefined;
+  const { calls } = server;
   return {
-    origin,
-    url: `${origin}/v2`,
+    origin: server.origin,
+    url: `${server.origin}/v2`,
     calls,
     callsTo: (path) => calls.filter((call) => call.path === path || call.path === `/v2${path}`),
-    enqueue: (...faults) => {
-      queue.push(...faults);
-    },
+    enqueue: server.enqueue,
     setReply: (reply) => {
       scripted = reply;
     },
     reset: () => {
-      calls.length = 0;
-      queue = [];
+      server.reset();
       scripted = null;
     },
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        lifetime.abort();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: server.close,
   };
 }

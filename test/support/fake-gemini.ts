@@ -13,22 +13,24 @@
  * last event carries `finishReason`; events end with `\r\n\r\n`.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { countTokens, fakeEmbedding } from './fake-openai.ts';
+import {
+  type BaseRecordedCall,
+  cut,
+  type Exchange as FakeExchange,
+  jsonPayload,
+  playGenericFault,
+  sendBody,
+  sleep,
+  startFakeServer,
+  waitForAbort,
+  write,
+} from './fake-server.ts';
 
+export type { CallOutcome } from './fake-server.ts';
 export { fakeEmbedding };
 
-export type CallOutcome = 'pending' | 'completed' | 'client-aborted' | 'server-destroyed' | 'server-closed';
-
-export interface RecordedCall {
-  method: string;
+export interface RecordedCall extends BaseRecordedCall<Fault> {
   /** Pathname without the query string, e.g. `/v1beta/models/gemini-2.5-flash:generateContent`. */
   path: string;
   /** The query string including `?`, or `''`. */
@@ -37,13 +39,6 @@ export interface RecordedCall {
   model: string;
   /** The method after the colon (`generateContent`, `streamGenerateContent`, `batchEmbedContents`), or `''`. */
   action: string;
-  headers: IncomingHttpHeaders;
-  /** The parsed JSON body, the raw string when it is not JSON, or `undefined` when empty. */
-  body: unknown;
-  fault: Fault | null;
-  /** Updated in place when the exchange ends. */
-  outcome: CallOutcome;
-  settled: Promise<CallOutcome>;
 }
 
 /**
@@ -127,13 +122,7 @@ export interface FakeGemini {
   close(): Promise<void>;
 }
 
-interface Exchange {
-  request: IncomingMessage;
-  response: ServerResponse;
-  call: RecordedCall;
-  signal: AbortSignal;
-  markDestroyed(): void;
-}
+type Exchange = FakeExchange<RecordedCall>;
 
 type Json = Record<string, unknown>;
 
@@ -431,36 +420,7 @@ function streamEvents(reply: Reply, responseId: string): Json[] {
   );
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-function write(response: ServerResponse, text: string): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => response.write(text, (error) => resolve(!error)));
-}
-
 export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<FakeGemini> {
-  const lifetime = new AbortController();
-  const calls: RecordedCall[] = [];
-  let queue: Fault[] = [];
-  let persistentFault: Fault | null = null;
   let scripted: ScriptedGeminiReply | null = null;
 
   async function sendJson(
@@ -469,29 +429,14 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
     body: unknown,
     extra: Record<string, string> = {},
   ) {
-    const { response, call, signal } = exchange;
-    const fault = call.fault;
-    const raw = typeof body === 'string';
-    const text = fault?.kind === 'malformed-event' ? '{not json' : raw ? body : JSON.stringify(body, null, 2);
-    const headers: OutgoingHttpHeaders = {
-      'content-type': raw ? 'text/plain; charset=utf-8' : 'application/json; charset=UTF-8',
-      'content-length': Buffer.byteLength(text),
-      'server-timing': 'gfet4t7; dur=1',
-      ...extra,
-    };
-    response.writeHead(status, headers);
-    if (fault?.kind === 'slow-first-byte') {
-      response.flushHeaders();
-      if (!(await sleep(fault.ms, signal))) return;
-    }
-    if (fault?.kind === 'stall' || fault?.kind === 'cut') {
-      if (!(await write(response, text.slice(0, Math.floor(text.length / 2))))) return;
-      if (fault.kind === 'stall') return waitForAbort(signal);
-      exchange.markDestroyed();
-      response.socket?.destroy();
-      return;
-    }
-    response.end(text);
+    const { text, headers } = jsonPayload(
+      body,
+      exchange.call.fault?.kind === 'malformed-event',
+      'text/plain; charset=utf-8',
+      'application/json; charset=UTF-8',
+      2,
+    );
+    return sendBody(exchange, status, { ...headers, 'server-timing': 'gfet4t7; dur=1', ...extra }, text);
   }
 
   async function streamSse(exchange: Exchange, events: Json[]): Promise<void> {
@@ -509,11 +454,7 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
     for (let index = 0; index <= events.length; index++) {
       if (index === faultAt && fault) {
         if (fault.kind === 'stall') return waitForAbort(signal);
-        if (fault.kind === 'cut') {
-          exchange.markDestroyed();
-          response.socket?.destroy();
-          return;
-        }
+        if (fault.kind === 'cut') return cut(exchange);
         if (fault.kind === 'malformed-event' && !(await write(response, 'data: {not json\r\n\r\n'))) return;
         if (fault.kind === 'error-event') {
           const status = fault.status ?? 500;
@@ -612,125 +553,40 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
   }
 
   async function respond(exchange: Exchange, body: unknown, isJson: boolean): Promise<void> {
-    const { call, request, signal } = exchange;
-    const fault = call.fault;
-    if (fault?.kind === 'reset') {
-      exchange.markDestroyed();
-      request.socket.resetAndDestroy();
-      return;
-    }
-    if (fault?.kind === 'hang') return waitForAbort(signal);
-    if (fault?.kind === 'delay' && !(await sleep(fault.ms, signal))) return;
-    if (fault?.kind === 'status') {
-      return sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers);
-    }
+    const over = await playGenericFault(exchange, (fault) =>
+      sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers),
+    );
+    if (over) return;
     return checkKey(exchange) ?? route(exchange, body, isJson);
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
-    let body: unknown = raw === '' ? undefined : raw;
-    let isJson = false;
-    try {
-      body = JSON.parse(raw);
-      isJson = true;
-    } catch {}
-    const url = new URL(request.url ?? '/', 'http://fake.invalid');
-    const match = /^\/v1beta\/models\/([^/:]+):([A-Za-z]+)$/.exec(url.pathname);
-    const fault = queue.shift() ?? persistentFault;
-    const connection = new AbortController();
-    let destroyedByFake = false;
-    let settle: (outcome: CallOutcome) => void = () => {};
-    const call: RecordedCall = {
-      method: request.method ?? 'GET',
-      path: url.pathname,
-      query: url.search,
-      model: match?.[1] ? decodeURIComponent(match[1]) : '',
-      action: match?.[2] ?? '',
-      headers: request.headers,
-      body,
-      fault,
-      outcome: 'pending',
-      settled: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
-    calls.push(call);
-    const finish = (outcome: CallOutcome) => {
-      if (call.outcome !== 'pending') return;
-      call.outcome = outcome;
-      settle(outcome);
-      connection.abort();
-    };
-    response.on('close', () => {
-      if (response.writableFinished) finish('completed');
-      else if (destroyedByFake) finish('server-destroyed');
-      else if (lifetime.signal.aborted) finish('server-closed');
-      else finish('client-aborted');
-    });
-    lifetime.signal.addEventListener('abort', () => connection.abort(), {
-      once: true,
-      signal: connection.signal,
-    });
-    const exchange: Exchange = {
-      request,
-      response,
-      call,
-      signal: connection.signal,
-      markDestroyed: () => {
-        destroyedByFake = true;
-      },
-    };
-    await respond(exchange, body, isJson);
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else {
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(googleError(500, `Fake Gemini failed: ${String(error)}`)));
-      }
-    });
+  const server = await startFakeServer<Fault, RecordedCall>({
+    describe: (url) => {
+      const match = /^\/v1beta\/models\/([^/:]+):([A-Za-z]+)$/.exec(url.pathname);
+      return {
+        query: url.search,
+        model: match?.[1] ? decodeURIComponent(match[1]) : '',
+        action: match?.[2] ?? '',
+      };
+    },
+    respond,
+    internalErrorBody: (error) => googleError(500, `Fake Gemini failed: ${String(error)}`),
   });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-
-  let closing: Promise<void> | undefined;
+  const { calls } = server;
   return {
-    origin,
-    url: `${origin}/v1beta`,
+    origin: server.origin,
+    url: `${server.origin}/v1beta`,
     calls,
     callsTo: (action) => calls.filter((call) => call.action === action),
-    enqueue: (...faults) => {
-      queue.push(...faults);
-    },
-    setPersistentFault: (fault) => {
-      persistentFault = fault;
-    },
+    enqueue: server.enqueue,
+    setPersistentFault: server.setPersistentFault,
     setReply: (reply) => {
       scripted = reply;
     },
     reset: () => {
-      calls.length = 0;
-      queue = [];
-      persistentFault = null;
+      server.reset();
       scripted = null;
     },
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        lifetime.abort();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: server.close,
   };
 }

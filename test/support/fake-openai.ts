@@ -4,14 +4,7 @@
  * records every call, and injects scripted faults (status codes, delays, stalled or cut streams, resets).
  */
 import { randomBytes } from 'node:crypto';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -21,35 +14,28 @@ import type {
   ToolCall,
   Usage,
 } from '../../src/core/openai-types.ts';
+import {
+  type BaseRecordedCall,
+  cut,
+  type Exchange as FakeExchange,
+  jsonPayload,
+  playGenericFault,
+  sendBody,
+  sleep,
+  startFakeServer,
+  waitForAbort,
+  write,
+} from './fake-server.ts';
 
-/** How a recorded call ended, as seen by the fake. */
-export type CallOutcome =
-  | 'pending'
-  | 'completed'
-  /** The client closed the connection before the response finished (timeout, abort, cancelled stream). */
-  | 'client-aborted'
-  /** A `reset` or `cut` fault destroyed the socket. */
-  | 'server-destroyed'
-  /** `close()` destroyed the connection while the response was unfinished (e.g. a `hang` or `stall`). */
-  | 'server-closed';
+export type { CallOutcome } from './fake-server.ts';
 
-export interface RecordedCall {
-  method: string;
+export interface RecordedCall extends BaseRecordedCall<Fault> {
   /** Pathname without the query string, e.g. `/v1/chat/completions`. */
   path: string;
   /** The query string including `?`, or `''`. */
   query: string;
-  headers: IncomingHttpHeaders;
-  /** The parsed JSON body, the raw string when it is not JSON, or `undefined` when empty. */
-  body: unknown;
   /** `Date.now()` when the request body had been read. */
   receivedAt: number;
-  /** The fault applied to this call, or `null`. */
-  fault: Fault | null;
-  /** Updated in place when the exchange ends. */
-  outcome: CallOutcome;
-  /** Resolves with the final outcome once the connection for this call is finished or torn down. */
-  settled: Promise<CallOutcome>;
 }
 
 /**
@@ -131,15 +117,7 @@ export interface FakeOpenAI {
   close(): Promise<void>;
 }
 
-interface Exchange {
-  request: IncomingMessage;
-  response: ServerResponse;
-  call: RecordedCall;
-  /** Aborted when the connection closes or the fake shuts down, to stop any pending write or wait. */
-  signal: AbortSignal;
-  /** Set before the fake destroys the socket itself, so the outcome says who ended it. */
-  markDestroyed(): void;
-}
+type Exchange = FakeExchange<RecordedCall>;
 
 const defaultModels = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
 const modelCreatedAt = 1_715_367_049;
@@ -215,32 +193,6 @@ function splitArguments(text: string): string[] {
     fragments.push(codePoints.slice(start, start + argumentFragmentLength).join(''));
   }
   return fragments;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-/** Writes and waits until the bytes reach the socket, so a following destroy cannot discard them. */
-function write(response: ServerResponse, text: string): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => response.write(text, (error) => resolve(!error)));
 }
 
 interface ChatReply {
@@ -429,10 +381,6 @@ function embeddingInputs(input: unknown): Array<{ text: string; tokens: number }
 export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const models = options.models ?? defaultModels;
   const fingerprint = options.systemFingerprint ?? 'fp_fake0000001';
-  const lifetime = new AbortController();
-  const calls: RecordedCall[] = [];
-  let queue: Fault[] = [];
-  let persistentFault: Fault | null = null;
   let scriptedReply: ScriptedReply | null = null;
 
   const baseHeaders = (): OutgoingHttpHeaders => ({
@@ -448,28 +396,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     body: unknown,
     extraHeaders: Record<string, string> = {},
   ) {
-    const { response, call, signal } = exchange;
-    const fault = call.fault;
-    const isRawText = typeof body === 'string';
-    const text = fault?.kind === 'malformed-chunk' ? '{not json' : isRawText ? body : JSON.stringify(body);
-    response.writeHead(status, {
-      ...baseHeaders(),
-      'content-type': isRawText ? 'text/plain; charset=utf-8' : 'application/json',
-      'content-length': Buffer.byteLength(text),
-      ...extraHeaders,
-    });
-    if (fault?.kind === 'slow-first-byte') {
-      response.flushHeaders();
-      if (!(await sleep(fault.ms, signal))) return;
-    }
-    if (fault?.kind === 'stall' || fault?.kind === 'cut') {
-      if (!(await write(response, text.slice(0, Math.floor(text.length / 2))))) return;
-      if (fault.kind === 'stall') return waitForAbort(signal);
-      exchange.markDestroyed();
-      response.socket?.destroy();
-      return;
-    }
-    response.end(text);
+    const { text, headers } = jsonPayload(
+      body,
+      exchange.call.fault?.kind === 'malformed-chunk',
+      'text/plain; charset=utf-8',
+      'application/json',
+    );
+    return sendBody(exchange, status, { ...baseHeaders(), ...headers, ...extraHeaders }, text);
   }
 
   async function streamChat(exchange: Exchange, chunks: ChatCompletionChunk[]): Promise<void> {
@@ -487,11 +420,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     for (let index = 0; index <= chunks.length; index++) {
       if (index === faultAt && fault) {
         if (fault.kind === 'stall') return waitForAbort(signal);
-        if (fault.kind === 'cut') {
-          exchange.markDestroyed();
-          response.socket?.destroy();
-          return;
-        }
+        if (fault.kind === 'cut') return cut(exchange);
         if (fault.kind === 'malformed-chunk' && !(await write(response, 'data: {not json\n\n'))) return;
       }
       const chunk = chunks[index];
@@ -621,129 +550,40 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   }
 
   async function respond(exchange: Exchange, body: unknown, bodyIsJson: boolean): Promise<void> {
-    const { call, request, signal } = exchange;
-    const fault = call.fault;
-    if (fault?.kind === 'reset') {
-      exchange.markDestroyed();
-      request.socket.resetAndDestroy();
-      return;
-    }
-    if (fault?.kind === 'hang') return waitForAbort(signal);
-    if (fault?.kind === 'delay' && !(await sleep(fault.ms, signal))) return;
-    if (fault?.kind === 'status') {
-      // Answered before auth and routing, as a rate limiter or failing load balancer in front of OpenAI would.
-      return sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers);
-    }
+    // A status fault is answered before auth and routing, as a rate limiter or failing load balancer in
+    // front of OpenAI would.
+    const over = await playGenericFault(exchange, (fault) =>
+      sendJson(exchange, fault.status, fault.body ?? defaultErrorBody(fault.status), fault.headers),
+    );
+    if (over) return;
     const unauthorized = checkAuth(exchange);
     if (unauthorized) return unauthorized;
     return route(exchange, body, bodyIsJson);
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const parts: Buffer[] = [];
-    for await (const part of request) parts.push(part as Buffer);
-    const raw = Buffer.concat(parts).toString('utf8');
-    let body: unknown = raw === '' ? undefined : raw;
-    let bodyIsJson = false;
-    try {
-      body = JSON.parse(raw);
-      bodyIsJson = true;
-    } catch {
-      // Kept as the raw string: the route answers 400 like OpenAI does.
-    }
-    const url = new URL(request.url ?? '/', 'http://fake.invalid');
-    const fault = queue.shift() ?? persistentFault;
-    const connection = new AbortController();
-    let destroyedByFake = false;
-    let settle: (outcome: CallOutcome) => void = () => {};
-    const call: RecordedCall = {
-      method: request.method ?? 'GET',
-      path: url.pathname,
-      query: url.search,
-      headers: request.headers,
-      body,
-      receivedAt: Date.now(),
-      fault,
-      outcome: 'pending',
-      settled: new Promise((resolve) => {
-        settle = resolve;
-      }),
-    };
-    calls.push(call);
-    const finish = (outcome: CallOutcome): void => {
-      if (call.outcome !== 'pending') return;
-      call.outcome = outcome;
-      settle(outcome);
-      connection.abort();
-    };
-    response.on('close', () => {
-      if (response.writableFinished) finish('completed');
-      else if (destroyedByFake) finish('server-destroyed');
-      else if (lifetime.signal.aborted) finish('server-closed');
-      else finish('client-aborted');
-    });
-    lifetime.signal.addEventListener('abort', () => connection.abort(), {
-      once: true,
-      signal: connection.signal,
-    });
-    const exchange: Exchange = {
-      request,
-      response,
-      call,
-      signal: connection.signal,
-      markDestroyed: () => {
-        destroyedByFake = true;
-      },
-    };
-    await respond(exchange, body, bodyIsJson);
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else {
-        const message = `Fake OpenAI failed: ${error instanceof Error ? error.message : String(error)}`;
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(openAIError(message, 'server_error')));
-      }
-    });
+  const server = await startFakeServer<Fault, RecordedCall>({
+    describe: (url) => ({ query: url.search, receivedAt: Date.now() }),
+    respond,
+    internalErrorBody: (error) =>
+      openAIError(
+        `Fake OpenAI failed: ${error instanceof Error ? error.message : String(error)}`,
+        'server_error',
+      ),
   });
-  // A client that vanishes mid-request must not crash the test process.
-  server.on('clientError', (_error, socket) => socket.destroy());
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
-  let closing: Promise<void> | undefined;
+  const { calls } = server;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `${server.origin}/v1`,
     calls,
     callsTo: (path) => calls.filter((call) => call.path === path || call.path === `/v1${path}`),
-    enqueue: (...faults) => {
-      queue.push(...faults);
-    },
-    setPersistentFault: (fault) => {
-      persistentFault = fault;
-    },
+    enqueue: server.enqueue,
+    setPersistentFault: server.setPersistentFault,
     setReply: (reply) => {
       scriptedReply = reply;
     },
     reset: () => {
-      calls.length = 0;
-      queue = [];
-      persistentFault = null;
+      server.reset();
       scriptedReply = null;
     },
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        lifetime.abort();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: server.close,
   };
 }
