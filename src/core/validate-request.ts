@@ -95,22 +95,42 @@ const embeddingsRequest = z.looseObject({
 });
 
 export function validateChatRequest(body: unknown): ChatRequest {
-  return validate(chatRequest, body) as ChatRequest;
+  return validateBody(chatRequest, body) as ChatRequest;
 }
 
 export function validateEmbeddingsRequest(body: unknown): EmbeddingsRequest {
-  return validate(embeddingsRequest, body) as EmbeddingsRequest;
+  return validateBody(embeddingsRequest, body) as EmbeddingsRequest;
 }
 
-function validate(schema: z.ZodType, body: unknown): unknown {
+/** How a protocol names a field at fault and words the problem (OpenAI's style, or Anthropic's on /v1/messages). */
+export interface IssueStyle {
+  path(path: readonly PropertyKey[]): string;
+  message(param: string, detail: string): string;
+  /** The detail for a field that is missing altogether. */
+  readonly required: string;
+}
+
+const openAIStyle: IssueStyle = {
+  path: formatPath,
+  message: (param, detail) => `Invalid '${param}': ${detail}`,
+  required: 'this field is required.',
+};
+
+/**
+ * Validates a JSON body against a schema; the first problem becomes an `invalid_request` error whose `param`
+ * names the field in the protocol's own style.
+ */
+export function validateBody(schema: z.ZodType, body: unknown, style: IssueStyle = openAIStyle): unknown {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new NexusError('invalid_request', 'The request body must be a JSON object.');
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   const issue = deepestIssue(result.error.issues);
-  const param = formatPath(issue.path);
-  throw new NexusError('invalid_request', `Invalid '${param}': ${describeIssue(issue, body)}`, { param });
+  const param = style.path(issue.path);
+  const missing = issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined;
+  const detail = missing ? style.required : `${issue.message.replace(/^Invalid input: /, '')}.`;
+  throw new NexusError('invalid_request', style.message(param, detail), { param });
 }
 
 /** For a union (a content part, say) zod reports the union itself; the branch issues say what is wrong. */
@@ -124,12 +144,6 @@ function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
     issue = { ...best, path: [...issue.path, ...best.path] };
   }
   return issue;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
-  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined)
-    return 'this field is required.';
-  return `${issue.message.replace(/^Invalid input: /, '')}.`;
 }
 
 function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {

@@ -91,7 +91,8 @@ async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRe
   }
 }
 
-function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: readonly Warning[]) {
+/** Names the serving instance and model in the headers and the access record, with the adapter's warnings. */
+export function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: readonly Warning[]) {
   const { response, record } = exchange;
   record.provider = target.instance.name;
   record.model = target.model;

@@ -57,7 +57,8 @@ export function endWithStreamError(response: ServerResponse, error: NexusError):
   response.end(`data: ${JSON.stringify(toOpenAIErrorBody(error))}\n\n`);
 }
 
-function drained(response: ServerResponse): Promise<void> {
+/** Resolves on `drain`; rejects if the client closes first. */
+export function drained(response: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       response.off('close', onClose);

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { isNexusError, NexusError } from '../../core/errors.ts';
 import type { ChatRequest, Usage } from '../../core/openai-types.ts';
 import { completeChat, openChatStream } from '../../core/pipeline.ts';
@@ -20,9 +19,9 @@ import type {
 import { readExchangeJson } from '../body.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
 import { requestRouting } from '../request-routing.ts';
-import { addWarnings, headerText, sendJson } from '../respond.ts';
-import { formatUsd } from '../serve-chat.ts';
-import { sseHeaders } from '../sse-writer.ts';
+import { sendJson } from '../respond.ts';
+import { describeTarget, formatUsd } from '../serve-chat.ts';
+import { drained, sseHeaders } from '../sse-writer.ts';
 
 /**
  * Anthropic's Messages API served by Nexus, so Anthropic clients (the official SDKs, Claude Code) can use any
@@ -282,30 +281,6 @@ async function streamToClient(
   }
   if (!started) start();
   response.end();
-}
-
-function drained(response: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      response.off('close', onClose);
-      resolve();
-    };
-    const onClose = () => {
-      response.off('drain', onDrain);
-      reject(new Error('client closed the stream'));
-    };
-    response.once('drain', onDrain);
-    response.once('close', onClose);
-  });
-}
-
-function describeTarget(exchange: Exchange, target: UpstreamTarget, warnings: readonly Warning[]) {
-  const { response, record } = exchange;
-  record.provider = target.instance.name;
-  record.model = target.model;
-  response.setHeader('x-nexus-provider', headerText(target.instance.name));
-  response.setHeader('x-nexus-model', headerText(target.model));
-  addWarnings(response, warnings);
 }
 
 function setCost(exchange: Exchange, cost: number | undefined) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NexusError } from '../../core/errors.ts';
+import { type IssueStyle, validateBody } from '../../core/validate-request.ts';
 
 /**
  * The validate stage of `POST /v1/messages` and `/v1/messages/count_tokens`: the Anthropic Messages request
@@ -196,49 +196,19 @@ export interface MessagesRequest extends CountTokensRequest {
 }
 
 export function validateMessagesRequest(body: unknown): MessagesRequest {
-  return validate(messagesRequest, body) as MessagesRequest;
+  return validateBody(messagesRequest, body, anthropicStyle) as MessagesRequest;
 }
 
 export function validateCountTokensRequest(body: unknown): CountTokensRequest {
-  return validate(countTokensRequest, body) as CountTokensRequest;
+  return validateBody(countTokensRequest, body, anthropicStyle) as CountTokensRequest;
 }
 
-function validate(schema: z.ZodType, body: unknown): unknown {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new NexusError('invalid_request', 'The request body must be a JSON object.');
-  }
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = deepestIssue(result.error.issues);
-  const param = anthropicPath(issue.path);
-  throw new NexusError('invalid_request', `${param}: ${describeIssue(issue, body)}`, { param });
-}
-
-/** For a union zod reports the union itself; the branch that got furthest says what is wrong. */
-function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
-  let issue = issues[0]!;
-  while (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    const branches = issue.errors.map((branch) => branch[0]).filter((candidate) => candidate !== undefined);
-    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a), branches[0]!);
-    if (best === undefined) break;
-    issue = { ...best, path: [...issue.path, ...best.path] };
-  }
-  return issue;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
-  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined) return 'Field required.';
-  return `${issue.message.replace(/^Invalid input: /, '')}.`;
-}
-
-function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
-  let node = body;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
-}
+/** Anthropic's style: dotted paths and `path: problem` messages, as its own API words them. */
+const anthropicStyle: IssueStyle = {
+  path: (path) => anthropicPath(path),
+  message: (param, detail) => `${param}: ${detail}`,
+  required: 'Field required.',
+};
 
 /** `messages.0.content.1.type`, the form Anthropic's own error messages use. */
 export function anthropicPath(path: readonly PropertyKey[]): string {
