@@ -9,6 +9,7 @@ import type {
 import {
   type AttemptRecord,
   attemptController,
+  type LoopDependencies,
   runAttempts,
   settleSuccess,
 } from '../resilience/attempt-loop.ts';
@@ -274,12 +275,20 @@ export async function openChatStream(
   return { target: won.target, result: stream, upstreamMs: performance.now() - started };
 }
 
-function loopDependencies(dependencies: PipelineDependencies) {
-  return {
-    stats: dependencies.stats,
-    breakers: dependencies.breakers,
-    orderer: dependencies.orderer,
-    disabled: dependencies.disabled,
-    maxAttempts: dependencies.settings.maxAttempts,
-  };
+const loopViews = new WeakMap<PipelineDependencies, LoopDependencies>();
+
+/** The attempt loop's view of the pipeline's parts, built once per pipeline rather than once per request. */
+function loopDependencies(dependencies: PipelineDependencies): LoopDependencies {
+  let view = loopViews.get(dependencies);
+  if (view === undefined) {
+    view = {
+      stats: dependencies.stats,
+      breakers: dependencies.breakers,
+      orderer: dependencies.orderer,
+      disabled: dependencies.disabled,
+      maxAttempts: dependencies.settings.maxAttempts,
+    };
+    loopViews.set(dependencies, view);
+  }
+  return view;
 }

@@ -31,7 +31,7 @@ export async function readJsonBody(
   if (size === 0) throw new NexusError('invalid_json', 'The request body is empty; send a JSON object.');
   const text =
     pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces, size).toString('utf8');
-  if (nestingDepth(text) > maxJsonDepth) {
+  if (mayNestDeeperThan(text, maxJsonDepth) && nestingDepth(text) > maxJsonDepth) {
     throw new NexusError('invalid_json', `The request body is nested deeper than ${maxJsonDepth} levels.`);
   }
   try {
@@ -102,6 +102,17 @@ function collect(request: IncomingMessage, limitBytes: number, signal: AbortSign
     request.on('aborted', onGone);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** False when `text` has too few opening brackets to nest `limit` deep: the common case, found by native search. */
+function mayNestDeeperThan(text: string, limit: number): boolean {
+  let openers = 0;
+  for (const bracket of ['{', '[']) {
+    for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) {
+      if (++openers > limit) return true;
+    }
+  }
+  return false;
 }
 
 /** Maximum bracket depth outside strings; a linear scan, cheaper than the parse it guards. */

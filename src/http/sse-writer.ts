@@ -28,12 +28,21 @@ export async function pumpChatStream(
   onUsage: (usage: Usage) => void,
 ): Promise<void> {
   let started = false;
+  let ended = false;
   try {
     for await (const batch of stream) {
+      if (ended) continue;
       let text = '';
       for (const event of batch) {
         if (event.chunk.usage != null) onUsage(event.chunk.usage);
         if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
+      }
+      if (batch.complete === true) {
+        // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
+        if (!started) onFirstWrite();
+        started = ended = true;
+        response.end(`${text}data: [DONE]\n\n`);
+        continue;
       }
       if (text === '') continue;
       if (!started) {
@@ -47,6 +56,7 @@ export async function pumpChatStream(
       streamStarted: started,
     });
   }
+  if (ended) return;
   if (!started) onFirstWrite();
   response.end('data: [DONE]\n\n');
 }

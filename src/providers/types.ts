@@ -68,12 +68,24 @@ export interface StreamEvent {
 }
 
 /**
+ * The events decoded from one upstream read. `complete` marks the batch that carried the protocol's end
+ * marker (`data: [DONE]`): the answer is whole, so the edge may finish the client's stream with this batch
+ * (one write instead of two) while the adapter reads the upstream body to its end.
+ */
+export type StreamBatch = readonly StreamEvent[] & { readonly complete?: true };
+
+/** Marks `batch` as the one that completed the answer (see StreamBatch). */
+export function markComplete(batch: StreamEvent[]): StreamBatch {
+  return Object.assign(batch, { complete: true as const });
+}
+
+/**
  * A started stream: the upstream accepted the request (2xx and headers received). Each item holds the events
  * decoded from one upstream read, so the edge can write them in one syscall without delaying any of them.
  * Iteration throws a NexusError (`stream_interrupted`) when the upstream breaks, sends a malformed event or
  * ends before the answer is complete; it never ends quietly on a truncated answer.
  */
-export type ChatStream = AsyncIterable<readonly StreamEvent[]>;
+export type ChatStream = AsyncIterable<StreamBatch>;
 
 export interface EmbeddingsResult {
   readonly response: EmbeddingsResponse;

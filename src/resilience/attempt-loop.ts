@@ -11,7 +11,7 @@ import {
   isContextLengthError,
   retryDefaults,
 } from './retry-policy.ts';
-import type { RoutingMode, TargetOrderer } from './routing.ts';
+import type { RoutingMode, RoutingView, TargetOrderer } from './routing.ts';
 
 /** One upstream attempt as the request log records it; every attempt is recorded exactly once. */
 export interface AttemptRecord {
@@ -70,19 +70,22 @@ export async function runAttempts<T>(
   call: AttemptCall<T>,
 ): Promise<{ target: UpstreamTarget; value: T; record: AttemptRecord }> {
   const { breakers, stats } = dependencies;
-  const steps: PlanStep[] = [...plan.steps];
+  // Copied only when a context-length fallback is spliced in; most requests never need their own list.
+  let steps: readonly PlanStep[] = plan.steps;
   let lastError: unknown = options.previousError;
   let made = 0;
   let contextFallbackUsed = false;
+  const view: RoutingView = {
+    score: (id) => stats.score(id),
+    latency: (id) => stats.latency(id),
+    breaker: (id) => breakers.snapshot(id),
+    isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
+  };
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!;
-    const ordered = dependencies.orderer.order(step.targets, options.mode, {
-      score: (id) => stats.score(id),
-      latency: (id) => stats.latency(id),
-      breaker: (id) => breakers.snapshot(id),
-      isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
-    });
-    targets: for (const [position, target] of ordered.entries()) {
+    const ordered = dependencies.orderer.order(step.targets, options.mode, view);
+    targets: for (let position = 0; position < ordered.length; position++) {
+      const target = ordered[position]!;
       const id = target.instance.id;
       const lastCandidate = index === steps.length - 1 && position === ordered.length - 1;
       for (let retry = 0; ; retry++) {
@@ -109,7 +112,7 @@ export async function runAttempts<T>(
           lastError = error;
           if (isContextLengthError(error) && plan.contextFallback !== undefined && !contextFallbackUsed) {
             contextFallbackUsed = true;
-            steps.splice(index + 1, 0, plan.contextFallback);
+            steps = [...steps.slice(0, index + 1), plan.contextFallback, ...steps.slice(index + 1)];
             break targets;
           }
           const decision = classifyFailure(error);

@@ -1,7 +1,14 @@
-import { isNexusError } from '../core/errors.ts';
+import { isNexusError, NexusError } from '../core/errors.ts';
 import type { ChatRequest } from '../core/openai-types.ts';
 import type { RoutePlan } from '../core/resolve-model.ts';
-import type { CallContext, ChatStream, StreamEvent, UpstreamTarget } from '../providers/types.ts';
+import {
+  type CallContext,
+  type ChatStream,
+  markComplete,
+  type StreamBatch,
+  type StreamEvent,
+  type UpstreamTarget,
+} from '../providers/types.ts';
 import {
   type AttemptRecord,
   type LoopDependencies,
@@ -12,7 +19,7 @@ import {
 } from './attempt-loop.ts';
 import type { OpenAttempt } from './hedge.ts';
 import { countsAgainstInstance } from './retry-policy.ts';
-import { StallGuardedReader, type StreamTimeouts } from './stream-attempt.ts';
+import type { StreamTimeouts } from './stream-attempt.ts';
 
 export interface CommitOptions {
   readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>;
@@ -44,77 +51,188 @@ interface Partial {
 }
 
 /**
- * The stream the client receives once an attempt has committed. It records the attempt's verdict when the
+ * The stream the client receives once an attempt has committed: the head batches read while waiting for the
+ * first token, then the rest under an inter-event stall timer. It records the attempt's verdict when the
  * stream ends (success, a counted failure, or no verdict when the client left). A failure after the first byte
  * either propagates (the edge ends the client's stream with an error event, never `[DONE]`), or, with
  * `recovery: continue` and a text-only partial answer, resumes on another instance: the conversation plus the
  * partial answer go to the next target, whose continuation is streamed on under the original chunk id. The
  * resumed attempt is marked `continuation` in the record.
+ *
+ * A plain iterator rather than generator layers: it sits on every streamed batch, and one promise per batch is
+ * all it costs.
  */
-export async function* commitStream(options: CommitOptions): ChatStream {
-  let { target, record, opened, controller, release } = options;
-  const partial: Partial = { text: '', toolCalls: false, id: undefined };
-  const exclude = new Set(options.options.exclude ?? []);
-  let resumed = false;
-  let started = performance.now();
-  try {
+export function commitStream(options: CommitOptions): ChatStream {
+  return new CommittedStream(options);
+}
+
+class CommittedStream implements AsyncIterableIterator<StreamBatch> {
+  readonly #options: CommitOptions;
+  #target: UpstreamTarget;
+  #record: AttemptRecord;
+  #opened: OpenAttempt['opened'];
+  #controller: AbortController;
+  #release: () => void;
+  #headIndex = 0;
+  #started = performance.now();
+  #resumed = false;
+  #partial: Partial | undefined;
+  #exclude: Set<string> | undefined;
+  /** Armed only while waiting on the upstream, so a client slow to read (backpressure) is not a stall. */
+  #stallTimer: NodeJS.Timeout | undefined;
+  #waiting = false;
+  #ended = false;
+
+  constructor(options: CommitOptions) {
+    this.#options = options;
+    ({
+      target: this.#target,
+      record: this.#record,
+      opened: this.#opened,
+      controller: this.#controller,
+      release: this.#release,
+    } = options);
+    if (options.recovery === 'continue') this.#partial = { text: '', toolCalls: false, id: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<StreamBatch, undefined>> {
+    if (this.#ended) return { done: true, value: undefined };
+    const { head } = this.#opened;
+    if (this.#headIndex < head.length) return this.#deliver(head[this.#headIndex++]!);
     for (;;) {
-      const releaseAttempt = release;
-      const reader = new StallGuardedReader(
-        opened,
-        controller,
-        options.timeouts.stallMs,
-        target.instance.name,
-      );
+      let next: IteratorResult<StreamBatch, void>;
+      this.#armStall();
       try {
-        try {
-          for (let batch = await reader.next(); batch !== undefined; batch = await reader.next()) {
-            if (options.recovery === 'continue') observe(partial, batch);
-            yield resumed ? rewriteContinuation(batch, partial.id) : batch;
-          }
-        } finally {
-          await reader.close();
-        }
-        settleSuccess(options.dependencies, target.instance.id, record, performance.now() - started);
-        return;
+        next = await this.#opened.iterator.next();
       } catch (error) {
-        record.ms = Math.round(performance.now() - started);
-        settleFailure(options.dependencies, target.instance.id, record, error, options.context.signal);
-        const clientGone = options.context.signal.aborted && !isNexusError(options.context.signal.reason);
-        if (
-          options.recovery !== 'continue' ||
-          clientGone ||
-          !countsAgainstInstance(error) ||
-          partial.toolCalls
-        ) {
-          throw error;
-        }
-        exclude.add(target.instance.id);
-        const body = continuationRequest(options.request, partial.text);
-        let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
-        try {
-          next = await runAttempts(
-            options.loop,
-            options.plan,
-            options.context,
-            { ...options.options, exclude },
-            (candidate, attemptContext) => options.reopen(candidate, attemptContext, body),
-          );
-        } catch {
-          throw error;
-        }
-        next.record.continuation = true;
-        ({ target, record } = next);
-        options.onResumed?.(target);
-        ({ opened, controller, release } = next.value);
-        resumed = true;
-        started = performance.now();
-      } finally {
-        releaseAttempt();
+        this.#waiting = false;
+        await this.#recover(this.#reasonFor(error));
+        const resumedHead = this.#opened.head;
+        if (this.#headIndex < resumedHead.length) return this.#deliver(resumedHead[this.#headIndex++]!);
+        continue;
       }
+      this.#waiting = false;
+      if (next.done === true) {
+        settleSuccess(
+          this.#options.dependencies,
+          this.#target.instance.id,
+          this.#record,
+          performance.now() - this.#started,
+        );
+        this.#end();
+        return { done: true, value: undefined };
+      }
+      return this.#deliver(next.value);
     }
-  } finally {
-    options.onEnd?.();
+  }
+
+  /** The consumer stopped early (the client left): no verdict on the instance, and the upstream is released. */
+  async return(): Promise<IteratorResult<StreamBatch, undefined>> {
+    if (this.#ended) return { done: true, value: undefined };
+    const { dependencies } = this.#options;
+    dependencies.stats.abandoned(this.#target.instance.id);
+    dependencies.breakers.release(this.#target.instance.id);
+    this.#record.outcome = 'cancelled';
+    this.#record.ms = Math.round(performance.now() - this.#started);
+    this.#end();
+    await this.#opened.iterator.return?.();
+    return { done: true, value: undefined };
+  }
+
+  #deliver(batch: StreamBatch): IteratorResult<StreamBatch, undefined> {
+    if (this.#partial !== undefined) observe(this.#partial, batch);
+    return { done: false, value: this.#resumed ? rewriteContinuation(batch, this.#partial?.id) : batch };
+  }
+
+  #armStall() {
+    this.#waiting = true;
+    const { stallMs } = this.#options.timeouts;
+    if (stallMs <= 0) return;
+    if (this.#stallTimer !== undefined) {
+      this.#stallTimer.refresh();
+      return;
+    }
+    this.#stallTimer = setTimeout(() => this.#onStallTimer(stallMs), stallMs);
+  }
+
+  #onStallTimer(stallMs: number) {
+    // Time spent waiting for the client to read is not a stall: re-arm and keep counting upstream time only.
+    if (!this.#waiting) {
+      this.#stallTimer?.refresh();
+      return;
+    }
+    this.#controller.abort(
+      new NexusError(
+        'stream_interrupted',
+        `${this.#target.instance.name} stream stalled for more than ${stallMs} ms.`,
+      ),
+    );
+  }
+
+  /** The adapter rethrows whatever aborted the attempt; the abort's own reason (a stall) is the truth. */
+  #reasonFor(error: unknown): unknown {
+    const { signal } = this.#controller;
+    return signal.aborted && signal.reason instanceof NexusError ? signal.reason : error;
+  }
+
+  /**
+   * Records the failed attempt, then either resumes on another instance (the `continue` recovery, for a
+   * text-only partial answer) or ends the stream by throwing the failure.
+   */
+  async #recover(error: unknown): Promise<void> {
+    const options = this.#options;
+    this.#record.ms = Math.round(performance.now() - this.#started);
+    settleFailure(
+      options.dependencies,
+      this.#target.instance.id,
+      this.#record,
+      error,
+      options.context.signal,
+    );
+    const clientGone = options.context.signal.aborted && !isNexusError(options.context.signal.reason);
+    const partial = this.#partial;
+    if (partial === undefined || clientGone || !countsAgainstInstance(error) || partial.toolCalls) {
+      this.#end();
+      throw error;
+    }
+    this.#exclude ??= new Set(options.options.exclude ?? []);
+    this.#exclude.add(this.#target.instance.id);
+    this.#release();
+    let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
+    try {
+      next = await runAttempts(
+        options.loop,
+        options.plan,
+        options.context,
+        { ...options.options, exclude: this.#exclude },
+        (candidate, attemptContext) =>
+          options.reopen(candidate, attemptContext, continuationRequest(options.request, partial.text)),
+      );
+    } catch {
+      this.#release = () => {};
+      this.#end();
+      throw error;
+    }
+    next.record.continuation = true;
+    this.#target = next.target;
+    this.#record = next.record;
+    ({ opened: this.#opened, controller: this.#controller, release: this.#release } = next.value);
+    options.onResumed?.(next.target);
+    this.#headIndex = 0;
+    this.#resumed = true;
+    this.#started = performance.now();
+  }
+
+  #end() {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#release();
+    this.#options.onEnd?.();
   }
 }
 
@@ -130,7 +248,7 @@ function observe(partial: Partial, batch: readonly StreamEvent[]) {
 }
 
 /** The resumed attempt's chunks, under the original id and without a second role chunk. */
-function rewriteContinuation(batch: readonly StreamEvent[], id: string | undefined): StreamEvent[] {
+function rewriteContinuation(batch: StreamBatch, id: string | undefined): StreamBatch {
   const out: StreamEvent[] = [];
   for (const event of batch) {
     const choices = event.chunk.choices.map((choice) => {
@@ -145,7 +263,7 @@ function rewriteContinuation(batch: readonly StreamEvent[], id: string | undefin
     const chunk = { ...event.chunk, id: id ?? event.chunk.id, choices };
     out.push(event.hidden === true ? { chunk, raw: undefined, hidden: true } : { chunk, raw: undefined });
   }
-  return out;
+  return batch.complete === true ? markComplete(out) : out;
 }
 
 /** Asks the next model to carry on from exactly where the broken stream stopped. */

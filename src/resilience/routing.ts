@@ -45,6 +45,12 @@ export class TargetOrderer {
   }
 
   order(targets: readonly WeightedTarget[], mode: RoutingMode, view: RoutingView): UpstreamTarget[] {
+    if (targets.length === 1) {
+      // One target (most plans): no order to decide, only whether it may be tried at all.
+      const { target } = targets[0]!;
+      const id = target.instance.id;
+      return view.isDisabled(id) || view.breaker(id).state === 'OPEN' ? [] : [target];
+    }
     const usable = targets.filter(({ target }) => !view.isDisabled(target.instance.id));
     const closed = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'CLOSED');
     const halfOpen = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'HALF_OPEN');

@@ -26,6 +26,7 @@ import {
   requestOptions,
   sdk,
   settledWithin,
+  startHeldSse,
   startScriptedSse,
 } from './harness.ts';
 
@@ -206,6 +207,64 @@ describe('faults after the first byte', () => {
       assert.equal((await accessLine(gateway, id)).errorCode, undefined);
     });
   });
+
+  test(
+    'an answer completed with [DONE] reaches the client whole, even if the body then breaks',
+    limits,
+    async () => {
+      const head = { id: 'chatcmpl-held', object: 'chat.completion.chunk', created: 1, model: openaiModel };
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+        `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      const upstream = await startHeldSse(
+        `${chunk({ role: 'assistant', content: '' })}${chunk({ content: 'whole answer' })}${chunk({}, 'stop')}data: [DONE]\n\n`,
+      );
+      try {
+        // Stall and request timeouts longer than the valve below: only the end marker can finish the stream early.
+        const gateway = await gateways.start({
+          OPENAI_API_KEY: 'sk-x',
+          OPENAI_BASE_URL: upstream.url,
+          STREAM_STALL_TIMEOUT_MS: '30000',
+          REQUEST_TIMEOUT_MS: '30000',
+        });
+        const { id, options } = requestOptions();
+        const response = await fetch(`${gateway.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...options.headers },
+          body: JSON.stringify({ model: openaiModel, messages, stream: true }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        // The upstream holds its body open after [DONE]; the client must not wait for it. A safety valve releases
+        // it eventually, so that a regression fails the assertion below instead of hanging the suite.
+        let releasedByValve = false;
+        const valve = setTimeout(() => {
+          releasedByValve = true;
+          upstream.release('end');
+        }, 3000);
+        const { events, error } = await readSse(response);
+        clearTimeout(valve);
+        assert.equal(
+          releasedByValve,
+          false,
+          'the client got the whole stream while the upstream body was open',
+        );
+        assert.equal(error, undefined);
+        assert.equal(events.at(-1)?.data, '[DONE]');
+        const payloads = sseJson<ChatCompletionChunk>(events.slice(0, -1));
+        assert.equal(
+          payloads.map((payload) => payload.choices[0]?.delta.content ?? '').join(''),
+          'whole answer',
+        );
+        assert.equal(payloads.at(-1)?.choices[0]?.finish_reason, 'stop');
+        // The connection then breaks: the answer was already whole, so the request and its attempt stay a success.
+        upstream.release('reset');
+        const line = await accessLine(gateway, id);
+        assert.equal(line.errorCode, undefined);
+        assert.deepEqual(attemptSummary(line), [{ instance: 'OpenAI (Key #1)', outcome: 'ok' }]);
+      } finally {
+        await upstream.close();
+      }
+    },
+  );
 
   describe('6. streamRecovery: continue', () => {
     const recoveryGroups = {

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
@@ -245,6 +245,48 @@ export async function startScriptedSse(
     url: `http://127.0.0.1:${port}/v1`,
     get calls() {
       return state.calls;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * An upstream that sends `sse` and then keeps the response open until `release` ends it cleanly or resets the
+ * socket: what a provider does when it flushes `[DONE]` but is slow to finish the HTTP body.
+ */
+export async function startHeldSse(sse: string): Promise<{
+  url: string;
+  /** Resolves once the held body has been written. */
+  sent: Promise<void>;
+  release(how: 'end' | 'reset'): void;
+  close(): Promise<void>;
+}> {
+  let held: { response: ServerResponse } | undefined;
+  let markSent: () => void = () => {};
+  const sent = new Promise<void>((resolve) => {
+    markSent = resolve;
+  });
+  const server: Server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      response.write(sse, () => markSent());
+      held = { response };
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    sent,
+    release(how) {
+      if (held === undefined) return;
+      if (how === 'end') held.response.end();
+      else held.response.socket?.resetAndDestroy();
     },
     close: () =>
       new Promise<void>((resolve) => {

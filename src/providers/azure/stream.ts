@@ -1,5 +1,5 @@
 import type { ChatCompletionChunk } from '../../core/openai-types.ts';
-import type { StreamEvent } from '../types.ts';
+import { markComplete, type StreamBatch, type StreamEvent } from '../types.ts';
 
 /**
  * Azure's chat streams are OpenAI's plus content-filter annotations
@@ -15,8 +15,8 @@ import type { StreamEvent } from '../types.ts';
  * else passes through as sent.
  */
 export async function* normaliseAzureStream(
-  stream: AsyncIterable<readonly StreamEvent[]>,
-): AsyncGenerator<StreamEvent[], void, undefined> {
+  stream: AsyncIterable<StreamBatch>,
+): AsyncGenerator<StreamBatch, void, undefined> {
   let head: Pick<ChatCompletionChunk, 'id' | 'created' | 'model'> | undefined;
   for await (const batch of stream) {
     const kept: StreamEvent[] = [];
@@ -43,6 +43,7 @@ export async function* normaliseAzureStream(
       };
       kept.push({ chunk: repaired, raw: undefined });
     }
-    if (kept.length > 0) yield kept;
+    if (batch.complete === true) yield markComplete(kept);
+    else if (kept.length > 0) yield kept;
   }
 }

@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/openai-types.ts';
-import type { StreamEvent } from '../types.ts';
+import { markComplete, type StreamBatch, type StreamEvent } from '../types.ts';
 import { errorMessageOf } from './openai-error-message.ts';
 import { type EventSourceMessage, readServerSentEvents } from './sse.ts';
 
@@ -20,14 +20,14 @@ export interface ChunkStreamOptions {
 export async function* readChunkStream(
   body: AsyncIterable<Uint8Array>,
   options: ChunkStreamOptions,
-): AsyncGenerator<StreamEvent[], void, undefined> {
+): AsyncGenerator<StreamBatch, void, undefined> {
   const finished = new Map<number, boolean>();
   let done = false;
   try {
     for await (const events of readServerSentEvents(body)) {
+      if (done) continue;
       const batch: StreamEvent[] = [];
       for (const event of events) {
-        if (done) break;
         if (event.data === '[DONE]') {
           done = true;
           break;
@@ -46,12 +46,15 @@ export async function* readChunkStream(
         const hidden = chunk.choices.length === 0 && !options.clientWantsUsage;
         batch.push(hidden ? { chunk, raw: event.data, hidden } : { chunk, raw: event.data });
       }
-      if (batch.length > 0) yield batch;
+      if (done) yield markComplete(batch);
+      else if (batch.length > 0) yield batch;
       // After [DONE], keep reading until the body ends on its own instead of returning: returning here would
       // destroy a body that has fully arrived but not yet emitted 'end', and undici builds an AbortError (with a
-      // stack trace) for that on every stream. Anything sent after [DONE] is ignored.
+      // stack trace) for that on every stream. Anything sent after [DONE] is ignored, a broken connection too:
+      // the answer is already whole.
     }
   } catch (error) {
+    if (done) return;
     if (options.signal.aborted) throw options.signal.reason ?? error;
     if (error instanceof NexusError) throw error;
     throw new NexusError('stream_interrupted', `${options.providerName} stream broke: ${describe(error)}`, {
