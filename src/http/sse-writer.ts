@@ -37,19 +37,16 @@ export async function pumpChatStream(
         if (event.chunk.usage != null) onUsage(event.chunk.usage);
         if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
       }
-      if (batch.complete === true) {
-        // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
-        if (!started) onFirstWrite();
-        started = ended = true;
-        response.end(`${text}data: [DONE]\n\n`);
-        continue;
-      }
-      if (text === '') continue;
+      if (text === '' && batch.complete !== true) continue;
       if (!started) {
         started = true;
         onFirstWrite();
       }
-      if (!response.write(text)) await drained(response);
+      if (batch.complete === true) {
+        // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
+        ended = true;
+        response.end(`${text}data: [DONE]\n\n`);
+      } else if (!response.write(text)) await drained(response);
     }
   } catch (error) {
     throw Object.assign(error instanceof Error ? error : new Error(String(error)), {

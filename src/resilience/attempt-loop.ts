@@ -107,8 +107,7 @@ export async function runAttempts<T>(
         } catch (error) {
           record.ms = Math.round(performance.now() - started);
           settleFailure(dependencies, id, record, error, context.signal);
-          if (!isNexusError(error) || (context.signal.aborted && !isNexusError(context.signal.reason)))
-            throw error;
+          if (!isNexusError(error) || clientLeft(context.signal)) throw error;
           lastError = error;
           if (isContextLengthError(error) && plan.contextFallback !== undefined && !contextFallbackUsed) {
             contextFallbackUsed = true;
@@ -146,6 +145,11 @@ export async function runAttempts<T>(
   throw lastError ?? exhausted(plan);
 }
 
+/** True when the request's signal aborted because the client left, not on a deadline (a NexusError reason). */
+export function clientLeft(signal: AbortSignal): boolean {
+  return signal.aborted && !isNexusError(signal.reason);
+}
+
 /** Records an attempt that failed before it produced a result. */
 export function settleFailure(
   dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
@@ -154,18 +158,28 @@ export function settleFailure(
   error: unknown,
   signal: AbortSignal,
 ): void {
-  const clientGone = signal.aborted && !isNexusError(signal.reason);
+  const clientGone = clientLeft(signal);
   if (clientGone || !countsAgainstInstance(error)) {
     // The client left, or the request itself was at fault: no verdict on the instance.
-    dependencies.stats.abandoned(instanceId);
-    dependencies.breakers.release(instanceId);
-    record.outcome = clientGone ? 'cancelled' : 'failed';
+    settleWithoutVerdict(dependencies, instanceId, record, clientGone ? 'cancelled' : 'failed');
   } else {
     dependencies.stats.finished(instanceId, false, record.ms ?? 0);
     dependencies.breakers.failure(instanceId);
     record.outcome = 'failed';
   }
   if (isNexusError(error)) record.errorCode = error.code;
+}
+
+/** Ends an attempt without judging its instance: the in-flight count and any half-open probe are given back. */
+export function settleWithoutVerdict(
+  dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
+  instanceId: string,
+  record: AttemptRecord,
+  outcome: 'cancelled' | 'failed',
+): void {
+  dependencies.stats.abandoned(instanceId);
+  dependencies.breakers.release(instanceId);
+  record.outcome = outcome;
 }
 
 /** Records an attempt that succeeded. */

@@ -1,4 +1,4 @@
-import { isNexusError, NexusError } from '../core/errors.ts';
+import { NexusError } from '../core/errors.ts';
 import type { ChatRequest } from '../core/openai-types.ts';
 import type { RoutePlan } from '../core/resolve-model.ts';
 import {
@@ -11,15 +11,17 @@ import {
 } from '../providers/types.ts';
 import {
   type AttemptRecord,
+  clientLeft,
   type LoopDependencies,
   type LoopOptions,
   runAttempts,
   settleFailure,
   settleSuccess,
+  settleWithoutVerdict,
 } from './attempt-loop.ts';
 import type { OpenAttempt } from './hedge.ts';
 import { countsAgainstInstance } from './retry-policy.ts';
-import type { StreamTimeouts } from './stream-attempt.ts';
+import { abortReasonOr, type StreamTimeouts } from './stream-attempt.ts';
 
 export interface CommitOptions {
   readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>;
@@ -110,7 +112,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
         next = await this.#opened.iterator.next();
       } catch (error) {
         this.#waiting = false;
-        await this.#recover(this.#reasonFor(error));
+        await this.#recover(abortReasonOr(this.#controller, error));
         const resumedHead = this.#opened.head;
         if (this.#headIndex < resumedHead.length) return this.#deliver(resumedHead[this.#headIndex++]!);
         continue;
@@ -133,10 +135,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   /** The consumer stopped early (the client left): no verdict on the instance, and the upstream is released. */
   async return(): Promise<IteratorResult<StreamBatch, undefined>> {
     if (this.#ended) return { done: true, value: undefined };
-    const { dependencies } = this.#options;
-    dependencies.stats.abandoned(this.#target.instance.id);
-    dependencies.breakers.release(this.#target.instance.id);
-    this.#record.outcome = 'cancelled';
+    settleWithoutVerdict(this.#options.dependencies, this.#target.instance.id, this.#record, 'cancelled');
     this.#record.ms = Math.round(performance.now() - this.#started);
     this.#end();
     await this.#opened.iterator.return?.();
@@ -173,12 +172,6 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     );
   }
 
-  /** The adapter rethrows whatever aborted the attempt; the abort's own reason (a stall) is the truth. */
-  #reasonFor(error: unknown): unknown {
-    const { signal } = this.#controller;
-    return signal.aborted && signal.reason instanceof NexusError ? signal.reason : error;
-  }
-
   /**
    * Records the failed attempt, then either resumes on another instance (the `continue` recovery, for a
    * text-only partial answer) or ends the stream by throwing the failure.
@@ -193,9 +186,13 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
       error,
       options.context.signal,
     );
-    const clientGone = options.context.signal.aborted && !isNexusError(options.context.signal.reason);
     const partial = this.#partial;
-    if (partial === undefined || clientGone || !countsAgainstInstance(error) || partial.toolCalls) {
+    if (
+      partial === undefined ||
+      clientLeft(options.context.signal) ||
+      !countsAgainstInstance(error) ||
+      partial.toolCalls
+    ) {
       this.#end();
       throw error;
     }

@@ -57,12 +57,19 @@ export async function openUntilFirstToken(
       if (next.value.some(isSubstantial)) return { head, iterator, ttftMs: performance.now() - started };
     }
   } catch (error) {
-    throw controller.signal.aborted && controller.signal.reason instanceof NexusError
-      ? controller.signal.reason
-      : error;
+    throw abortReasonOr(controller, error);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
+}
+
+/**
+ * What an attempt's failure really was: the adapter rethrows whatever aborted it, and when the attempt was
+ * aborted on purpose (a first-token or stall timeout) the abort's own reason is the truth.
+ */
+export function abortReasonOr(controller: AbortController, error: unknown): unknown {
+  const { signal } = controller;
+  return signal.aborted && signal.reason instanceof NexusError ? signal.reason : error;
 }
 
 function isSubstantial(event: StreamEvent): boolean {

@@ -239,13 +239,22 @@ export async function startScriptedSse(
       response.end(sse);
     });
   });
+  const { url, close } = await listenOnLoopback(server);
+  return {
+    url,
+    get calls() {
+      return state.calls;
+    },
+    close,
+  };
+}
+
+/** Starts `server` on a free loopback port: its `/v1` base URL, and a close that drops open connections. */
+async function listenOnLoopback(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,
-    get calls() {
-      return state.calls;
-    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -260,38 +269,25 @@ export async function startScriptedSse(
  */
 export async function startHeldSse(sse: string): Promise<{
   url: string;
-  /** Resolves once the held body has been written. */
-  sent: Promise<void>;
   release(how: 'end' | 'reset'): void;
   close(): Promise<void>;
 }> {
-  let held: { response: ServerResponse } | undefined;
-  let markSent: () => void = () => {};
-  const sent = new Promise<void>((resolve) => {
-    markSent = resolve;
-  });
+  let held: ServerResponse | undefined;
   const server: Server = createServer((request, response) => {
     request.resume();
     request.on('end', () => {
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-      response.write(sse, () => markSent());
-      held = { response };
+      response.write(sse);
+      held = response;
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}/v1`,
-    sent,
+    url,
     release(how) {
-      if (held === undefined) return;
-      if (how === 'end') held.response.end();
-      else held.response.socket?.resetAndDestroy();
+      if (how === 'end') held?.end();
+      else held?.socket?.resetAndDestroy();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close,
   };
 }
