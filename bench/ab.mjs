@@ -1,0 +1,224 @@
+// Interleaved A/B throughput: this build of Nexus against an older commit (by default the core gateway before
+// the resilience layer), both running at once behind the shared peer harness's fake upstream, measured in short
+// alternating wrk cells (A B, then B A, ...) so that the machine's drift (on this VM, 10-25% from one minute to
+// the next) lands on both sides alike instead of on whichever build ran later. Reports, per scenario, the median
+// of the per-round ratios with a bootstrap 95% interval, and the cost (1 - ratio).
+//
+// Usage: npm run bench:ab -- [--ref 3cd87ed] [--rounds 12] [--seconds 4] [--conc 16] [--scenarios chat,stream]
+//                            [--env LOG_LEVEL=warn] [--out bench/results/ab.md]
+// Same pinning as the harness on a 2-core machine: wrk and the fake upstream on CPU 0, the gateways on CPU 1.
+// Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const { values: args } = parseArgs({
+  options: {
+    ref: { type: 'string', default: '3cd87ed' },
+    rounds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '5' },
+    conc: { type: 'string', default: '1,16,64' },
+    scenarios: { type: 'string', default: 'chat,stream' },
+    out: { type: 'string' },
+    /** KEY=VALUE for both gateways, repeatable: `--env LOG_LEVEL=warn` prices the layer apart from the access log. */
+    env: { type: 'string', multiple: true, default: [] },
+  },
+});
+const rounds = Number(args.rounds);
+const seconds = Number(args.seconds);
+const scenarios = args.scenarios.split(',').filter(Boolean);
+const levels = args.conc.split(',').filter(Boolean).map(Number);
+/** One table row per scenario and concurrency. */
+const rows = scenarios.flatMap((scenario) => levels.map((conc) => ({ scenario, conc, pairs: [] })));
+const harness = process.env.PEER_HARNESS ?? join(root, '..', 'shared', 'bench', 'peer');
+const mockPort = Number(process.env.MOCK_PORT ?? 18080);
+const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18400);
+const pinned = spawnSync('taskset', ['--version']).status === 0;
+const cpu = { load: '0', mock: '0', gateway: '1' };
+
+if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
+  console.error(`bench:ab: the peer harness's fake upstream is not at ${harness} (set PEER_HARNESS)`);
+  process.exit(1);
+}
+
+if (spawnSync('wrk', ['-v']).error !== undefined) {
+  console.error('bench:ab: wrk is not installed (apt-get install wrk; npm run bench installs it when run as root)');
+  process.exit(1);
+}
+
+const children = [];
+let worktree;
+function cleanup() {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  }
+  if (worktree !== undefined) {
+    spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree]);
+  }
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+function run(command, argv, options = {}) {
+  const result = spawnSync(command, argv, { stdio: 'inherit', ...options });
+  if (result.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed (${result.status})`);
+}
+
+function startPinned(core, command, argv, env) {
+  const [file, list] = pinned ? ['taskset', ['-c', core, command, ...argv]] : [command, argv];
+  const child = spawn(file, list, { env: { ...process.env, ...env }, stdio: 'ignore', detached: true });
+  children.push(child);
+  return child;
+}
+
+async function waitReady(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+// The harness's own request bodies (bench.mjs), so that these cells match its benchmark rows.
+const body = (stream) =>
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Write a haiku about the latency of network proxies.' },
+    ],
+    max_tokens: 64,
+    temperature: 0,
+    stream,
+  });
+const scripts = mkdtempSync(join(tmpdir(), 'nexus-ab-'));
+for (const scenario of scenarios) {
+  writeFileSync(
+    join(scripts, `${scenario}.lua`),
+    [
+      'wrk.method = "POST"',
+      `wrk.body = [==[${body(scenario === 'stream')}]==]`,
+      'wrk.headers["content-type"] = "application/json"',
+      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
+      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
+    ].join('\n'),
+  );
+}
+
+function cell(port, scenario, conc, duration) {
+  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
+  argv.push('-s', join(scripts, `${scenario}.lua`), `http://127.0.0.1:${port}/v1/chat/completions`);
+  const [file, list] = pinned ? ['taskset', ['-c', cpu.load, 'wrk', ...argv]] : ['wrk', argv];
+  const result = spawnSync(file, list, { encoding: 'utf8' });
+  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
+  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
+  const [requests, micros, errors] = match.slice(1).map(Number);
+  if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${scenario})`);
+  return requests / (micros / 1e6);
+}
+
+/** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
+function random(seed) {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function bootstrapInterval(values) {
+  const next = random(20261125);
+  const medians = [];
+  for (let i = 0; i < 4000; i++) {
+    medians.push(median(values.map(() => values[Math.floor(next() * values.length)])));
+  }
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.025 * medians.length)], medians[Math.floor(0.975 * medians.length)]];
+}
+
+// Builds: this checkout (npm run bench:ab has built it) and the reference commit in a temporary worktree.
+const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
+  encoding: 'utf8',
+}).stdout.trim();
+const ref = spawnSync('git', ['-C', root, 'rev-parse', '--short', args.ref], {
+  encoding: 'utf8',
+}).stdout.trim();
+if (ref === '') throw new Error(`unknown ref ${args.ref}`);
+worktree = mkdtempSync(join(tmpdir(), 'nexus-ab-ref-'));
+rmSync(worktree, { recursive: true });
+run('git', ['-C', root, 'worktree', 'add', '--detach', worktree, ref], { stdio: 'ignore' });
+symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'));
+run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: worktree });
+
+startPinned(cpu.mock, 'node', [join(harness, 'mock-upstream.mjs')], { MOCK_PORT: String(mockPort) });
+const gateways = [
+  { name: `nexus ${head}`, dir: root, port: basePort },
+  { name: `nexus ${ref} (ref)`, dir: worktree, port: basePort + 1 },
+];
+for (const gateway of gateways) {
+  startPinned(cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
+    PORT: String(gateway.port),
+    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+    OPENAI_API_KEY: 'bench-upstream-key',
+    ...Object.fromEntries(args.env.map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
+  });
+}
+await waitReady(`http://127.0.0.1:${mockPort}/health`);
+for (const gateway of gateways) await waitReady(`http://127.0.0.1:${gateway.port}/health`);
+
+for (const scenario of scenarios) {
+  for (const gateway of gateways) cell(gateway.port, scenario, Math.max(...levels), Number(args.warmup));
+}
+const started = new Date();
+for (let round = 0; round < rounds; round++) {
+  for (const row of rows) {
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    const rps = [0, 0];
+    for (const index of order) rps[index] = cell(gateways[index].port, row.scenario, row.conc, seconds);
+    row.pairs.push(rps);
+    console.error(
+      `round ${round + 1}/${rounds} ${row.scenario} c=${row.conc}: ${gateways[0].name} ${rps[0].toFixed(0)} req/s, ` +
+        `${gateways[1].name} ${rps[1].toFixed(0)} req/s, ratio ${(rps[0] / rps[1]).toFixed(3)}`,
+    );
+  }
+}
+
+const lines = [
+  `## Interleaved A/B: ${gateways[0].name} against ${gateways[1].name}`,
+  '',
+  `${started.toISOString()}, node ${process.version}, ${rounds} rounds of ${seconds} s cells per build and scenario, ` +
+    `order alternating each round${args.env.length > 0 ? `; both with ${args.env.join(' ')}` : ''}; ${pinned ? 'wrk and fake upstream on CPU 0, gateways on CPU 1' : 'unpinned'}.`,
+  '',
+  `| scenario | c | ${gateways[0].name} median req/s | ${gateways[1].name} median req/s | median ratio | 95% interval | cost |`,
+  '|---|---:|---:|---:|---:|---:|---:|',
+];
+for (const { scenario, conc, pairs } of rows) {
+  const ratios = pairs.map(([a, b]) => a / b);
+  const [low, high] = bootstrapInterval(ratios);
+  const ratio = median(ratios);
+  lines.push(
+    `| ${scenario} | ${conc} | ${median(pairs.map((pair) => pair[0])).toFixed(0)} | ${median(pairs.map((pair) => pair[1])).toFixed(0)} ` +
+      `| ${ratio.toFixed(3)} | ${low.toFixed(3)}–${high.toFixed(3)} | ${((1 - ratio) * 100).toFixed(1)}% |`,
+  );
+}
+const report = `${lines.join('\n')}\n`;
+process.stdout.write(report);
+if (args.out !== undefined) writeFileSync(args.out, report);
+rmSync(scripts, { recursive: true, force: true });
+process.exit(0);
