@@ -46,7 +46,9 @@ if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
 }
 
 if (spawnSync('wrk', ['-v']).error !== undefined) {
-  console.error('bench:ab: wrk is not installed (apt-get install wrk; npm run bench installs it when run as root)');
+  console.error(
+    'bench:ab: wrk is not installed (apt-get install wrk; npm run bench installs it when run as root)',
+  );
   process.exit(1);
 }
 
