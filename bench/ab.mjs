@@ -54,7 +54,9 @@ if (spawnSync('wrk', ['-v']).error !== undefined) {
 
 const children = [];
 let worktree;
+let scripts;
 function cleanup() {
+  if (scripts !== undefined) rmSync(scripts, { recursive: true, force: true });
   for (const child of children) {
     try {
       process.kill(-child.pid, 'SIGKILL');
@@ -101,7 +103,7 @@ const body = (stream) =>
     temperature: 0,
     stream,
   });
-const scripts = mkdtempSync(join(tmpdir(), 'nexus-ab-'));
+scripts = mkdtempSync(join(tmpdir(), 'nexus-ab-'));
 for (const scenario of scenarios) {
   writeFileSync(
     join(scripts, `${scenario}.lua`),
@@ -222,5 +224,4 @@ for (const { scenario, conc, pairs } of rows) {
 const report = `${lines.join('\n')}\n`;
 process.stdout.write(report);
 if (args.out !== undefined) writeFileSync(args.out, report);
-rmSync(scripts, { recursive: true, force: true });
 process.exit(0);
