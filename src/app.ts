@@ -166,6 +166,8 @@ function announce(gateway: Gateway, log: Logger, host: string, address: AddressI
   }
   for (const [provider, reason] of gateway.registry.unavailable)
     log.warn({ provider }, `Provider ${provider} skipped: ${reason}`);
+  // The log is buffered; whoever waits for the "listening" line should not wait for the periodic flush.
+  log.flush();
 }
 
 function packageVersion(): string {

@@ -71,7 +71,8 @@ it('SIGTERM with 20 streams in flight: all 20 complete, new requests get 503, ex
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.equal(upstream.callsTo('/chat/completions').length, 20);
-    const exited = once(gateway.child, 'exit');
+    // 'close', not 'exit': the last of stdout is read by then.
+    const exited = once(gateway.child, 'close');
     gateway.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -95,6 +96,17 @@ it('SIGTERM with 20 streams in flight: all 20 complete, new requests get 503, ex
       upstream.callsTo('/chat/completions').length,
       20,
       'the late request never reached the upstream',
+    );
+    // The log is buffered; an exit must still write every served request's line.
+    const requestLines = gateway.output
+      .join('')
+      .split('\n')
+      .filter((line) => line.includes('"msg":"request"') && line.includes('/v1/chat/completions'))
+      .map((line) => JSON.parse(line) as { status: number });
+    assert.deepEqual(
+      requestLines.map((line) => line.status),
+      Array.from({ length: 20 }, () => 200),
+      'one access-log line per stream',
     );
   } finally {
     if (gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
