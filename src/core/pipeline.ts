@@ -60,6 +60,8 @@ export interface RequestRouting {
   readonly onResumed?: ((target: UpstreamTarget) => void) | undefined;
 }
 
+const noop = () => {};
+
 /**
  * A model group's own time limit (`groups.<name>.requestTimeoutMs`), tighter than the request deadline: a
  * child signal that aborts with `upstream_timeout`. `clear` must run when the request or its stream ends.
@@ -69,7 +71,7 @@ function withGroupDeadline(
   context: CallContext,
 ): { context: CallContext; clear: () => void } {
   const limitMs = plan.group?.requestTimeoutMs;
-  if (limitMs === undefined) return { context, clear: () => {} };
+  if (limitMs === undefined) return { context, clear: noop };
   const { controller, release } = attemptController(context.signal);
   const timer = setTimeout(
     () =>
@@ -247,7 +249,9 @@ export async function openChatStream(
         loopDependencies(dependencies),
         plan,
         deadline.context,
-        { ...options, exclude: hedged?.tried ?? new Set(), previousError: hedged?.lastError },
+        hedged === undefined
+          ? options
+          : { ...options, exclude: hedged.tried, previousError: hedged.lastError },
         (target, attemptContext) => open(target, attemptContext),
       ));
   } catch (error) {

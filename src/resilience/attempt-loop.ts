@@ -41,7 +41,7 @@ export interface LoopOptions {
   /** Filled with one record per attempt. */
   readonly attempts: AttemptRecord[];
   /** Instances not to use (a continuation avoids the one that just broke). */
-  readonly exclude?: ReadonlySet<string>;
+  readonly exclude?: ReadonlySet<string> | undefined;
   /** The failure of attempts made before this loop (a failed hedge), reported if nothing else is tried. */
   readonly previousError?: unknown;
 }
@@ -75,12 +75,7 @@ export async function runAttempts<T>(
   let lastError: unknown = options.previousError;
   let made = 0;
   let contextFallbackUsed = false;
-  const view: RoutingView = {
-    score: (id) => stats.score(id),
-    latency: (id) => stats.latency(id),
-    breaker: (id) => breakers.snapshot(id),
-    isDisabled: (id) => dependencies.disabled.has(id) || options.exclude?.has(id) === true,
-  };
+  const view = routingView(dependencies, options.exclude);
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!;
     const ordered = dependencies.orderer.order(step.targets, options.mode, view);
@@ -143,6 +138,36 @@ export async function runAttempts<T>(
     }
   }
   throw lastError ?? exhausted(plan);
+}
+
+const sharedViews = new WeakMap<LoopDependencies, RoutingView>();
+
+/**
+ * What the routing modes read about the instances. Shared by every request of a pipeline; a loop that must
+ * avoid some instances (a continuation, the loop after a hedge) gets its own.
+ */
+function routingView(dependencies: LoopDependencies, exclude: ReadonlySet<string> | undefined): RoutingView {
+  if (exclude === undefined) {
+    let view = sharedViews.get(dependencies);
+    if (view === undefined) {
+      view = buildView(dependencies, (id) => dependencies.disabled.has(id));
+      sharedViews.set(dependencies, view);
+    }
+    return view;
+  }
+  return buildView(dependencies, (id) => dependencies.disabled.has(id) || exclude.has(id));
+}
+
+function buildView(
+  { stats, breakers }: LoopDependencies,
+  isDisabled: (instanceId: string) => boolean,
+): RoutingView {
+  return {
+    score: (id) => stats.score(id),
+    latency: (id) => stats.latency(id),
+    breaker: (id) => breakers.snapshot(id),
+    isDisabled,
+  };
 }
 
 /** True when the request's signal aborted because the client left, not on a deadline (a NexusError reason). */
