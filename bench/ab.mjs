@@ -9,7 +9,7 @@
 // Same pinning as the harness on a 2-core machine: wrk and the fake upstream on CPU 0, the gateways on CPU 1.
 // Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -117,7 +117,23 @@ for (const scenario of scenarios) {
   );
 }
 
-function cell(port, scenario, conc, duration) {
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/**
+ * One wrk cell against one gateway: its throughput, and the gateway's CPU time per request over the cell.
+ * The second is the steadier measure of cost on a shared VM: time stolen by neighbours lowers req/s but is
+ * not charged to the process.
+ */
+function cell(gateway, scenario, conc, duration) {
+  const { port, pid } = gateway;
+  const cpuBefore = cpuSeconds(pid);
   const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
   argv.push('-s', join(scripts, `${scenario}.lua`), `http://127.0.0.1:${port}/v1/chat/completions`);
   const [file, list] = pinned ? ['taskset', ['-c', cpu.load, 'wrk', ...argv]] : ['wrk', argv];
@@ -126,7 +142,7 @@ function cell(port, scenario, conc, duration) {
   if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
   const [requests, micros, errors] = match.slice(1).map(Number);
   if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${scenario})`);
-  return requests / (micros / 1e6);
+  return { rps: requests / (micros / 1e6), cpuUs: ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests };
 }
 
 /** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
@@ -157,9 +173,13 @@ function bootstrapInterval(values) {
 }
 
 // Builds: this checkout (npm run bench:ab has built it) and the reference commit in a temporary worktree.
-const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
+const dirty =
+  spawnSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], {
+    encoding: 'utf8',
+  }).stdout.trim() !== '';
+const head = `${spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
   encoding: 'utf8',
-}).stdout.trim();
+}).stdout.trim()}${dirty ? ' + changes' : ''}`;
 const ref = spawnSync('git', ['-C', root, 'rev-parse', '--short', args.ref], {
   encoding: 'utf8',
 }).stdout.trim();
@@ -176,29 +196,30 @@ const gateways = [
   { name: `nexus ${ref} (ref)`, dir: worktree, port: basePort + 1 },
 ];
 for (const gateway of gateways) {
-  startPinned(cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
+  gateway.pid = startPinned(cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
     PORT: String(gateway.port),
     OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
     OPENAI_API_KEY: 'bench-upstream-key',
     ...Object.fromEntries(args.env.map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
-  });
+  }).pid;
 }
 await waitReady(`http://127.0.0.1:${mockPort}/health`);
 for (const gateway of gateways) await waitReady(`http://127.0.0.1:${gateway.port}/health`);
 
 for (const scenario of scenarios) {
-  for (const gateway of gateways) cell(gateway.port, scenario, Math.max(...levels), Number(args.warmup));
+  for (const gateway of gateways) cell(gateway, scenario, Math.max(...levels), Number(args.warmup));
 }
 const started = new Date();
 for (let round = 0; round < rounds; round++) {
   for (const row of rows) {
     const order = round % 2 === 0 ? [0, 1] : [1, 0];
-    const rps = [0, 0];
-    for (const index of order) rps[index] = cell(gateways[index].port, row.scenario, row.conc, seconds);
-    row.pairs.push(rps);
+    const cells = [];
+    for (const index of order) cells[index] = cell(gateways[index], row.scenario, row.conc, seconds);
+    row.pairs.push(cells);
+    const [a, b] = cells;
     console.error(
-      `round ${round + 1}/${rounds} ${row.scenario} c=${row.conc}: ${gateways[0].name} ${rps[0].toFixed(0)} req/s, ` +
-        `${gateways[1].name} ${rps[1].toFixed(0)} req/s, ratio ${(rps[0] / rps[1]).toFixed(3)}`,
+      `round ${round + 1}/${rounds} ${row.scenario} c=${row.conc}: ${gateways[0].name} ${a.rps.toFixed(0)} req/s ${a.cpuUs.toFixed(0)} µs CPU/req, ` +
+        `${gateways[1].name} ${b.rps.toFixed(0)} req/s ${b.cpuUs.toFixed(0)} µs CPU/req, ratio ${(a.rps / b.rps).toFixed(3)}`,
     );
   }
 }
@@ -209,16 +230,22 @@ const lines = [
   `${started.toISOString()}, node ${process.version}, ${rounds} rounds of ${seconds} s cells per build and scenario, ` +
     `order alternating each round${args.env.length > 0 ? `; both with ${args.env.join(' ')}` : ''}; ${pinned ? 'wrk and fake upstream on CPU 0, gateways on CPU 1' : 'unpinned'}.`,
   '',
-  `| scenario | c | ${gateways[0].name} median req/s | ${gateways[1].name} median req/s | median ratio | 95% interval | cost |`,
-  '|---|---:|---:|---:|---:|---:|---:|',
+  `| scenario | c | ${gateways[0].name} median req/s | ${gateways[1].name} median req/s | median ratio | 95% interval | cost | CPU µs/req | ref CPU µs/req | CPU cost (95% interval) |`,
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const { scenario, conc, pairs } of rows) {
-  const ratios = pairs.map(([a, b]) => a / b);
+  const ratios = pairs.map(([a, b]) => a.rps / b.rps);
   const [low, high] = bootstrapInterval(ratios);
   const ratio = median(ratios);
+  // CPU cost: how much more CPU a request takes here than on the reference, per round.
+  const cpuRatios = pairs.map(([a, b]) => a.cpuUs / b.cpuUs);
+  const [cpuLow, cpuHigh] = bootstrapInterval(cpuRatios);
+  const percent = (value) => `${((value - 1) * 100).toFixed(1)}%`;
   lines.push(
-    `| ${scenario} | ${conc} | ${median(pairs.map((pair) => pair[0])).toFixed(0)} | ${median(pairs.map((pair) => pair[1])).toFixed(0)} ` +
-      `| ${ratio.toFixed(3)} | ${low.toFixed(3)}–${high.toFixed(3)} | ${((1 - ratio) * 100).toFixed(1)}% |`,
+    `| ${scenario} | ${conc} | ${median(pairs.map(([a]) => a.rps)).toFixed(0)} | ${median(pairs.map(([, b]) => b.rps)).toFixed(0)} ` +
+      `| ${ratio.toFixed(3)} | ${low.toFixed(3)}–${high.toFixed(3)} | ${((1 - ratio) * 100).toFixed(1)}% ` +
+      `| ${median(pairs.map(([a]) => a.cpuUs)).toFixed(0)} | ${median(pairs.map(([, b]) => b.cpuUs)).toFixed(0)} ` +
+      `| ${percent(median(cpuRatios))} (${percent(cpuLow)} to ${percent(cpuHigh)}) |`,
   );
 }
 const report = `${lines.join('\n')}\n`;
