@@ -75,7 +75,6 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   #opened: OpenAttempt['opened'];
   #controller: AbortController;
   #release: () => void;
-  #headIndex = 0;
   #started = performance.now();
   #resumed = false;
   #partial: Partial | undefined;
@@ -103,8 +102,8 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
 
   async next(): Promise<IteratorResult<StreamBatch, undefined>> {
     if (this.#ended) return { done: true, value: undefined };
-    const { head } = this.#opened;
-    if (this.#headIndex < head.length) return this.#deliver(head[this.#headIndex++]!);
+    const first = this.#opened.head.shift();
+    if (first !== undefined) return this.#deliver(first);
     for (;;) {
       let next: IteratorResult<StreamBatch, void>;
       this.#armStall();
@@ -113,8 +112,8 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
       } catch (error) {
         this.#waiting = false;
         await this.#recover(abortReasonOr(this.#controller, error));
-        const resumedHead = this.#opened.head;
-        if (this.#headIndex < resumedHead.length) return this.#deliver(resumedHead[this.#headIndex++]!);
+        const resumedFirst = this.#opened.head.shift();
+        if (resumedFirst !== undefined) return this.#deliver(resumedFirst);
         continue;
       }
       this.#waiting = false;
@@ -219,7 +218,6 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     this.#record = next.record;
     ({ opened: this.#opened, controller: this.#controller, release: this.#release } = next.value);
     options.onResumed?.(next.target);
-    this.#headIndex = 0;
     this.#resumed = true;
     this.#started = performance.now();
   }

@@ -10,8 +10,11 @@ export interface StreamTimeouts {
 
 /** A stream whose first real event has arrived: safe to commit to the client. */
 export interface OpenedStream {
-  /** Batches read while waiting for the first real event (role-only chunks), to send first. */
-  readonly head: readonly StreamBatch[];
+  /**
+   * Batches read while waiting for the first real event, to send first. The committed stream takes them out as
+   * it delivers them, so a whole answer that arrived in the first read is not held for the rest of the request.
+   */
+  readonly head: StreamBatch[];
   readonly iterator: AsyncIterator<StreamBatch, void>;
   /** Milliseconds from sending the request to the first real event. */
   readonly ttftMs: number;
