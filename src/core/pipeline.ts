@@ -8,7 +8,6 @@ import type {
 } from '../providers/types.ts';
 import {
   type AttemptRecord,
-  attemptController,
   type LoopDependencies,
   runAttempts,
   settleSuccess,
@@ -19,6 +18,7 @@ import { type OpenAttempt, tryHedged } from '../resilience/hedge.ts';
 import { classifyFailure } from '../resilience/retry-policy.ts';
 import type { RoutingMode, TargetOrderer } from '../resilience/routing.ts';
 import { openUntilFirstToken } from '../resilience/stream-attempt.ts';
+import { AttemptAbort } from './call-signal.ts';
 import { NexusError } from './errors.ts';
 import type { InstanceStats } from './instance-stats.ts';
 import type { ChatRequest, EmbeddingsRequest } from './openai-types.ts';
@@ -72,7 +72,7 @@ function withGroupDeadline(
 ): { context: CallContext; clear: () => void } {
   const limitMs = plan.group?.requestTimeoutMs;
   if (limitMs === undefined) return { context, clear: noop };
-  const { controller, release } = attemptController(context.signal);
+  const controller = new AttemptAbort(context.signal);
   const timer = setTimeout(
     () =>
       controller.abort(
@@ -81,10 +81,10 @@ function withGroupDeadline(
     limitMs,
   );
   return {
-    context: { ...context, signal: controller.signal },
+    context: { ...context, signal: controller },
     clear: () => {
       clearTimeout(timer);
-      release();
+      controller.release();
     },
   };
 }
@@ -208,8 +208,8 @@ export async function openChatStream(
   };
   const started = performance.now();
   const open = (target: UpstreamTarget, parent: CallContext, body: ChatRequest = upstreamRequest) => {
-    const { controller, release } = attemptController(parent.signal);
-    const attemptContext: CallContext = { ...parent, signal: controller.signal };
+    const controller = new AttemptAbort(parent.signal);
+    const attemptContext: CallContext = { ...parent, signal: controller };
     const adapter = dependencies.registry.adapterFor(target.instance);
     return openUntilFirstToken(
       () => adapter.chatStream(target, body, attemptContext),
@@ -219,10 +219,10 @@ export async function openChatStream(
     ).then(
       (opened) => {
         dependencies.stats.firstToken(target.instance.id, opened.ttftMs);
-        return { opened, controller, release };
+        return { opened, controller };
       },
       (error: unknown) => {
-        release();
+        controller.release();
         throw error;
       },
     );
@@ -271,7 +271,6 @@ export async function openChatStream(
     record: won.record,
     opened: won.value.opened,
     controller: won.value.controller,
-    release: won.value.release,
     recovery: plan.group?.streamRecovery ?? 'error',
     reopen: open,
     loop: loopDependencies(dependencies),

@@ -1,4 +1,5 @@
 import type { ModelSpec, ProviderSpec } from '../catalog/types.ts';
+import type { CallSignal } from '../core/call-signal.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -48,7 +49,7 @@ export interface Warning {
 export interface CallContext {
   readonly requestId: string;
   /** Aborted when the client goes away or the request deadline passes. */
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
   /** Adapters push what they dropped or changed. */
   readonly warnings: Warning[];
 }

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { type CallSignal, delay } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { InstanceStats } from '../core/instance-stats.ts';
 import type { PlanStep, RoutePlan } from '../core/resolve-model.ts';
@@ -119,17 +119,11 @@ export async function runAttempts<T>(
             retry === 0 &&
             waitMs <= retryDefaults.maxBackoffMs
           ) {
-            await sleep(Math.max(waitMs, backoffMs(0)), undefined, { signal: context.signal }).catch(() => {
-              throw context.signal.reason;
-            });
+            await delay(Math.max(waitMs, backoffMs(0)), context.signal);
             continue;
           }
           if (decision === 'retry-same' && retry < retryDefaults.sameInstanceRetries) {
-            await sleep(backoffMs(retry, error.retryAfterSeconds), undefined, {
-              signal: context.signal,
-            }).catch(() => {
-              throw context.signal.reason;
-            });
+            await delay(backoffMs(retry, error.retryAfterSeconds), context.signal);
             continue;
           }
           break;
@@ -171,7 +165,7 @@ function buildView(
 }
 
 /** True when the request's signal aborted because the client left, not on a deadline (a NexusError reason). */
-export function clientLeft(signal: AbortSignal): boolean {
+export function clientLeft(signal: CallSignal): boolean {
   return signal.aborted && !isNexusError(signal.reason);
 }
 
@@ -181,7 +175,7 @@ export function settleFailure(
   instanceId: string,
   record: AttemptRecord,
   error: unknown,
-  signal: AbortSignal,
+  signal: CallSignal,
 ): void {
   const clientGone = clientLeft(signal);
   if (clientGone || !countsAgainstInstance(error)) {
@@ -226,19 +220,4 @@ function exhausted(plan: RoutePlan): NexusError {
     'upstream_unavailable',
     `No provider instance is available for ${names}: every one is disabled or its circuit is open.`,
   );
-}
-
-/**
- * A child signal for one attempt: aborted with the request, or on its own by `abort(reason)` (a timeout, a
- * lost hedge race) without touching the request.
- */
-export function attemptController(parent: AbortSignal): { controller: AbortController; release: () => void } {
-  const controller = new AbortController();
-  if (parent.aborted) {
-    controller.abort(parent.reason);
-    return { controller, release: () => {} };
-  }
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener('abort', onAbort, { once: true });
-  return { controller, release: () => parent.removeEventListener('abort', onAbort) };
 }

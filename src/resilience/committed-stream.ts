@@ -1,3 +1,4 @@
+import type { AttemptAbort } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 import type { ChatRequest } from '../core/openai-types.ts';
 import type { RoutePlan } from '../core/resolve-model.ts';
@@ -34,8 +35,7 @@ export interface CommitOptions {
   readonly target: UpstreamTarget;
   readonly record: AttemptRecord;
   readonly opened: OpenAttempt['opened'];
-  readonly controller: AbortController;
-  readonly release: () => void;
+  readonly controller: AttemptAbort;
   /** `error`: a break after the first byte ends the stream with an error; `continue`: resume elsewhere. */
   readonly recovery: 'error' | 'continue';
   readonly reopen: (target: UpstreamTarget, context: CallContext, body: ChatRequest) => Promise<OpenAttempt>;
@@ -73,8 +73,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   #target: UpstreamTarget;
   #record: AttemptRecord;
   #opened: OpenAttempt['opened'];
-  #controller: AbortController;
-  #release: () => void;
+  #controller: AttemptAbort;
   #started = performance.now();
   #resumed = false;
   #partial: Partial | undefined;
@@ -91,7 +90,6 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
       record: this.#record,
       opened: this.#opened,
       controller: this.#controller,
-      release: this.#release,
     } = options);
     if (options.recovery === 'continue') this.#partial = { text: '', toolCalls: false, id: undefined };
   }
@@ -197,7 +195,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     }
     this.#exclude ??= new Set(options.options.exclude ?? []);
     this.#exclude.add(this.#target.instance.id);
-    this.#release();
+    this.#controller.release();
     let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
     try {
       next = await runAttempts(
@@ -209,14 +207,13 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
           options.reopen(candidate, attemptContext, continuationRequest(options.request, partial.text)),
       );
     } catch {
-      this.#release = () => {};
       this.#end();
       throw error;
     }
     next.record.continuation = true;
     this.#target = next.target;
     this.#record = next.record;
-    ({ opened: this.#opened, controller: this.#controller, release: this.#release } = next.value);
+    ({ opened: this.#opened, controller: this.#controller } = next.value);
     options.onResumed?.(next.target);
     this.#resumed = true;
     this.#started = performance.now();
@@ -226,7 +223,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
-    this.#release();
+    this.#controller.release();
     this.#options.onEnd?.();
   }
 }

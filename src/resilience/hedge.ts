@@ -1,8 +1,8 @@
+import { AttemptAbort } from '../core/call-signal.ts';
 import type { RoutePlan } from '../core/resolve-model.ts';
 import type { CallContext, UpstreamTarget } from '../providers/types.ts';
 import {
   type AttemptRecord,
-  attemptController,
   type LoopDependencies,
   type LoopOptions,
   settleFailure,
@@ -11,8 +11,8 @@ import type { OpenedStream } from './stream-attempt.ts';
 
 export interface OpenAttempt {
   readonly opened: OpenedStream;
-  readonly controller: AbortController;
-  readonly release: () => void;
+  /** The attempt's own abort; `release()` it when the attempt ends. */
+  readonly controller: AttemptAbort;
 }
 
 type Open = (target: UpstreamTarget, context: CallContext) => Promise<OpenAttempt>;
@@ -67,7 +67,7 @@ export async function tryHedged(
     target: UpstreamTarget;
     record: AttemptRecord;
     started: number;
-    race: AbortController;
+    race: AttemptAbort;
     promise: Promise<OpenAttempt>;
   };
   const start = (target: UpstreamTarget, hedge: boolean): Racer => {
@@ -77,9 +77,9 @@ export async function tryHedged(
     options.attempts.push(record);
     dependencies.stats.started(target.instance.id);
     // Each racer gets its own signal under the request's, so the loser can be cancelled alone.
-    const { controller: race, release } = attemptController(context.signal);
-    const promise = open(target, { ...context, signal: race.signal });
-    promise.finally(release).catch(() => {});
+    const race = new AttemptAbort(context.signal);
+    const promise = open(target, { ...context, signal: race });
+    promise.finally(() => race.release()).catch(() => {});
     return { target, record, started: performance.now(), race, promise };
   };
   const cancel = (racer: Racer) => {
@@ -106,7 +106,7 @@ export async function tryHedged(
           if (settled) {
             // Answered after the winner committed: cancel it and keep it on the record, never as served.
             value.controller.abort(new HedgeLost('another attempt answered first'));
-            value.release();
+            value.controller.release();
             cancel(racer);
             return;
           }
@@ -116,7 +116,7 @@ export async function tryHedged(
           finish({ target: racer.target, value, record: racer.record });
         },
         (error: unknown) => {
-          if (settled || racer.race.signal.reason instanceof HedgeLost) {
+          if (settled || racer.race.reason instanceof HedgeLost) {
             cancel(racer);
             return;
           }

@@ -1,3 +1,4 @@
+import type { AttemptAbort } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 import type { ChatCompletionChunk } from '../core/openai-types.ts';
 import type { ChatStream, StreamBatch, StreamEvent } from '../providers/types.ts';
@@ -28,7 +29,7 @@ export interface OpenedStream {
  */
 export async function openUntilFirstToken(
   open: () => Promise<ChatStream>,
-  controller: AbortController,
+  controller: AttemptAbort,
   timeouts: StreamTimeouts,
   providerName: string,
 ): Promise<OpenedStream> {
@@ -70,9 +71,8 @@ export async function openUntilFirstToken(
  * What an attempt's failure really was: the adapter rethrows whatever aborted it, and when the attempt was
  * aborted on purpose (a first-token or stall timeout) the abort's own reason is the truth.
  */
-export function abortReasonOr(controller: AbortController, error: unknown): unknown {
-  const { signal } = controller;
-  return signal.aborted && signal.reason instanceof NexusError ? signal.reason : error;
+export function abortReasonOr(controller: AttemptAbort, error: unknown): unknown {
+  return controller.aborted && controller.reason instanceof NexusError ? controller.reason : error;
 }
 
 function isSubstantial(event: StreamEvent): boolean {

@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import type { CallSignal } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 
 /**
@@ -17,7 +18,7 @@ export interface UpstreamRequest {
   readonly method: 'GET' | 'POST';
   readonly headers: Record<string, string>;
   readonly body?: string | undefined;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
 }
 
 export type UpstreamResponse = Dispatcher.ResponseData;
@@ -66,7 +67,7 @@ function pathOf(url: string): string {
 }
 
 /** Maps an undici/socket failure to the catalogue; aborts pass through untouched. */
-export function transportError(error: unknown, providerName: string, signal: AbortSignal): unknown {
+export function transportError(error: unknown, providerName: string, signal: CallSignal): unknown {
   if (signal.aborted) return signal.reason ?? error;
   if (error instanceof NexusError) return error;
   if (error instanceof undiciErrors.ConnectTimeoutError) {

@@ -3,7 +3,9 @@
  * gives back what the attempt held (in-flight count, half-open probe, abort listener, timers).
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
+import { AttemptAbort, type CallSignal, onAbort } from '../../src/core/call-signal.ts';
 import { NexusError } from '../../src/core/errors.ts';
 import { InstanceStats } from '../../src/core/instance-stats.ts';
 import type { ChatCompletionChunk } from '../../src/core/openai-types.ts';
@@ -32,7 +34,7 @@ function batch(content: string): StreamBatch {
 }
 
 /** An upstream iterator that yields `batches`, then completes (`then: 'end'`) or waits until its signal aborts. */
-function upstream(batches: StreamBatch[], signal: AbortSignal, then: 'end' | 'wait') {
+function upstream(batches: StreamBatch[], signal: CallSignal, then: 'end' | 'wait') {
   let returned = 0;
   const iterator: AsyncIterator<StreamBatch, void> = {
     next: () => {
@@ -40,7 +42,7 @@ function upstream(batches: StreamBatch[], signal: AbortSignal, then: 'end' | 'wa
       if (value !== undefined) return Promise.resolve({ done: false, value });
       if (then === 'end') return Promise.resolve({ done: true, value: undefined });
       return new Promise((_resolve, reject) => {
-        signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+        onAbort(signal, () => reject(new Error('aborted')));
       });
     },
     return: async () => {
@@ -55,10 +57,9 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
   const stats = new InstanceStats();
   const breakers = new CircuitBreakers();
   const request = new AbortController();
-  const controller = new AbortController();
+  const controller = new AttemptAbort(request.signal);
   const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
-  const { iterator, returnCalls } = upstream(rest, controller.signal, then);
-  let released = 0;
+  const { iterator, returnCalls } = upstream(rest, controller, then);
   let ended = 0;
   stats.started(instanceId);
   const stream = commitStream({
@@ -73,7 +74,6 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
     record,
     opened: { head, iterator, ttftMs: 1 },
     controller,
-    release: () => released++,
     recovery: 'error',
     reopen: () => Promise.reject(new Error('no reopen in this test')),
     onEnd: () => ended++,
@@ -83,7 +83,8 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
     record,
     stats,
     returnCalls,
-    released: () => released,
+    /** The attempt stopped following the request: nothing of it is left on the request's signal. */
+    released: () => getEventListeners(request.signal, 'abort').length === 0,
     ended: () => ended,
   };
 }
@@ -99,7 +100,7 @@ describe('committed stream', () => {
     assert.equal(health.inFlight, 0, 'the attempt no longer counts as in flight');
     assert.equal(health.failures, 0, 'and it is not held against the instance');
     assert.equal(run.returnCalls(), 1, 'the upstream body is released');
-    assert.equal(run.released(), 1);
+    assert.equal(run.released(), true);
     assert.equal(run.ended(), 1);
     await run.iterator.return?.();
     assert.equal(run.ended(), 1, 'ending twice changes nothing');
@@ -119,7 +120,7 @@ describe('committed stream', () => {
     const health = run.stats.snapshot(instanceId);
     assert.equal(health.inFlight, 0);
     assert.equal(health.failures, 1, 'a stall counts against the instance');
-    assert.equal(run.released(), 1);
+    assert.equal(run.released(), true);
     assert.equal(run.ended(), 1);
   });
 
@@ -133,7 +134,7 @@ describe('committed stream', () => {
     assert.equal(run.record.outcome, 'ok');
     const health = run.stats.snapshot(instanceId);
     assert.deepEqual([health.totalRequests, health.failures, health.inFlight], [1, 0, 0]);
-    assert.equal(run.released(), 1);
+    assert.equal(run.released(), true);
     assert.equal(run.ended(), 1);
     assert.equal(run.returnCalls(), 0, 'a finished upstream needs no release');
   });

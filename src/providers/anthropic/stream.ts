@@ -1,3 +1,4 @@
+import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
@@ -11,7 +12,7 @@ export interface AnthropicStreamOptions {
   readonly providerName: string;
   /** Whether the client asked for the final usage chunk; if not, it is marked `hidden` (read, not forwarded). */
   readonly clientWantsUsage: boolean;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
   /** Receives what the OpenAI shape cannot carry (thinking blocks, a paused turn). */
   readonly warnings: Warning[];
   /** How long the rest of the body may take to end after `message_stop`, in milliseconds. Default 2000. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
@@ -13,7 +14,7 @@ export interface CohereStreamOptions {
   readonly model: string;
   /** Whether the client asked for the final usage chunk; if not, it is marked `hidden`. */
   readonly clientWantsUsage: boolean;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
 }
 
 type Delta = ChatCompletionChunk['choices'][number]['delta'];

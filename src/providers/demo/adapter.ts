@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from '../../core/call-signal.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -23,7 +23,7 @@ export interface DemoOptions {
 export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
   return {
     async chat(target, request, context) {
-      if (options.latencyMs > 0) await sleep(options.latencyMs, undefined, { signal: context.signal });
+      if (options.latencyMs > 0) await delay(options.latencyMs, context.signal);
       const text = replyText(request);
       const completion: ChatCompletion = {
         id: `chatcmpl-demo-${randomBytes(9).toString('hex')}`,
@@ -56,10 +56,10 @@ export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
       const words = text.split(/(?<= )/);
       const wantsUsage = request.stream_options?.include_usage === true;
       async function* generate(): AsyncGenerator<StreamEvent[]> {
-        if (options.latencyMs > 0) await sleep(options.latencyMs, undefined, { signal: context.signal });
+        if (options.latencyMs > 0) await delay(options.latencyMs, context.signal);
         yield [chunk({ role: 'assistant', content: '' }, null)];
         for (const word of words) {
-          if (options.latencyMs > 0) await sleep(options.latencyMs, undefined, { signal: context.signal });
+          if (options.latencyMs > 0) await delay(options.latencyMs, context.signal);
           yield [chunk({ content: word }, null)];
         }
         const last = [chunk({}, 'stop')];
@@ -71,7 +71,7 @@ export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
     },
 
     async embeddings(target, request, context) {
-      if (options.latencyMs > 0) await sleep(options.latencyMs, undefined, { signal: context.signal });
+      if (options.latencyMs > 0) await delay(options.latencyMs, context.signal);
       const inputs = Array.isArray(request.input) ? request.input : [request.input];
       const dimensions = request.dimensions ?? 256;
       let tokens = 0;

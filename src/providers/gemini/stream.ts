@@ -1,3 +1,4 @@
+import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
@@ -21,7 +22,7 @@ export interface GeminiStreamOptions {
   readonly clientWantsUsage: boolean;
   /** Candidates requested (`n`); the answer is complete once this many have finished. */
   readonly candidates: number;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
 }
 
 /**

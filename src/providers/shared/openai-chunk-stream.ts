@@ -1,3 +1,4 @@
+import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/openai-types.ts';
 import { markComplete, type StreamBatch, type StreamEvent } from '../types.ts';
@@ -8,7 +9,7 @@ export interface ChunkStreamOptions {
   readonly providerName: string;
   /** Whether the client asked for the final usage chunk; if not, it is marked `hidden` (read, not forwarded). */
   readonly clientWantsUsage: boolean;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
 }
 
 /**

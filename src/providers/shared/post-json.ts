@@ -1,3 +1,4 @@
+import type { CallSignal } from '../../core/call-signal.ts';
 import type { NexusError } from '../../core/errors.ts';
 import type { HttpClient, UpstreamResponse } from '../../transport/http-client.ts';
 import { readTextCapped } from './read-body.ts';
@@ -14,7 +15,7 @@ export interface JsonPost {
   readonly headers: Record<string, string>;
   /** Serialised as JSON. */
   readonly body: unknown;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
   readonly providerName: string;
   /** Turns a non-2xx reply into the catalogue error to throw (each wire format puts its message elsewhere). */
   readonly failure: (reply: FailedReply) => NexusError;

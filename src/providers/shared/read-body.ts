@@ -1,3 +1,4 @@
+import type { CallSignal } from '../../core/call-signal.ts';
 import { transportError } from '../../transport/http-client.ts';
 /** Reads at most `limit` bytes of an upstream body as UTF-8 and discards the rest (error bodies, probes). */
 export async function readTextCapped(body: AsyncIterable<Uint8Array>, limit = 64 * 1024): Promise<string> {
@@ -17,7 +18,7 @@ export async function readTextCapped(body: AsyncIterable<Uint8Array>, limit = 64
 export async function readReplyText(
   body: { text(): Promise<string> },
   providerName: string,
-  signal: AbortSignal,
+  signal: CallSignal,
 ): Promise<string> {
   try {
     return await body.text();
