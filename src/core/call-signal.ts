@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { isNexusError } from './errors.ts';
 
 /**
  * What tells an upstream call to stop: the request's own AbortSignal, or an attempt's `AttemptAbort`. Code
@@ -55,6 +56,11 @@ export class AttemptAbort extends EventEmitter {
     this.#stopFollowing?.();
     this.#stopFollowing = undefined;
   }
+}
+
+/** True when the signal aborted because the client left, not on a deadline or a timeout (a NexusError reason). */
+export function clientLeft(signal: CallSignal): boolean {
+  return signal.aborted && !isNexusError(signal.reason);
 }
 
 /** Runs `listener` once when `signal` aborts; returns the function that stops listening. */

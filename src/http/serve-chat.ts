@@ -1,3 +1,4 @@
+import { clientLeft } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { ChatCompletion, ChatRequest, Usage } from '../core/openai-types.ts';
 import { completeChat, openChatStream } from '../core/pipeline.ts';
@@ -81,8 +82,7 @@ async function serveStream(gateway: Gateway, exchange: Exchange, request: ChatRe
     );
   } catch (error) {
     // The client left: nobody to tell. The deadline passed: the client gets an error event like any other break.
-    const clientGone = exchange.signal.aborted && !isNexusError(exchange.signal.reason);
-    if (!streamStarted(error) || clientGone) throw error;
+    if (!streamStarted(error) || clientLeft(exchange.signal)) throw error;
     const failure = isNexusError(error)
       ? error
       : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });

@@ -1,4 +1,4 @@
-import { type CallSignal, delay } from '../core/call-signal.ts';
+import { type CallSignal, clientLeft, delay } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { InstanceStats } from '../core/instance-stats.ts';
 import type { PlanStep, RoutePlan } from '../core/resolve-model.ts';
@@ -162,11 +162,6 @@ function buildView(
     breaker: (id) => breakers.snapshot(id),
     isDisabled,
   };
-}
-
-/** True when the request's signal aborted because the client left, not on a deadline (a NexusError reason). */
-export function clientLeft(signal: CallSignal): boolean {
-  return signal.aborted && !isNexusError(signal.reason);
 }
 
 /** Records an attempt that failed before it produced a result. */

@@ -1,4 +1,4 @@
-import type { AttemptAbort } from '../core/call-signal.ts';
+import { type AttemptAbort, clientLeft } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 import type { ChatRequest } from '../core/openai-types.ts';
 import type { RoutePlan } from '../core/resolve-model.ts';
@@ -12,7 +12,6 @@ import {
 } from '../providers/types.ts';
 import {
   type AttemptRecord,
-  clientLeft,
   type LoopDependencies,
   type LoopOptions,
   runAttempts,

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { AttemptAbort, delay } from '../../src/core/call-signal.ts';
+import { AttemptAbort, clientLeft, delay } from '../../src/core/call-signal.ts';
 import { NexusError } from '../../src/core/errors.ts';
 import { HttpClient } from '../../src/transport/http-client.ts';
 
@@ -41,6 +41,17 @@ describe('attempt abort', () => {
     attempt.release();
     request.abort(new Error('late'));
     assert.equal(attempt.aborted, false);
+  });
+
+  it('tells a client that left from a deadline or a timeout', () => {
+    const request = new AbortController();
+    assert.equal(clientLeft(request.signal), false, 'nothing happened yet');
+    request.abort(new Error('client closed the connection'));
+    assert.equal(clientLeft(request.signal), true);
+    assert.equal(clientLeft(new AttemptAbort(request.signal)), true, 'an attempt under it sees the same');
+    const timedOut = new AttemptAbort(new AbortController().signal);
+    timedOut.abort(new NexusError('upstream_timeout', 'The request exceeded its time limit.'));
+    assert.equal(clientLeft(timedOut), false);
   });
 
   it('delay rejects with the abort reason as soon as the signal aborts', async () => {
