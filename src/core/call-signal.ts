@@ -31,11 +31,6 @@ export class AttemptAbort extends EventEmitter {
     this.#stopFollowing = onAbort(parent, () => this.abort(parent.reason));
   }
 
-  /** Itself, so that an attempt's abort reads like an AbortController (`abort.signal`). */
-  get signal(): AttemptAbort {
-    return this;
-  }
-
   get aborted(): boolean {
     return this.#aborted;
   }

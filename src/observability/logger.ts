@@ -7,9 +7,9 @@ export type { Logger };
  * Lines are gathered into writes of at least this many bytes (about fifteen access-log lines) instead of one
  * write per line: at one request in flight, a write per request cost more than the request's own routing.
  */
-export const logBufferBytes = 4096;
+const logBufferBytes = 4096;
 /** Nothing waits in the buffer longer than this; the process's exit, clean or not, writes the rest at once. */
-export const logFlushIntervalMs = 250;
+const logFlushIntervalMs = 250;
 
 /**
  * JSON logs on stdout (pino, asynchronous buffered writes off the hot path). Fields that hold secrets are

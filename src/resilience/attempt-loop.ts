@@ -137,10 +137,13 @@ export async function runAttempts<T>(
 const sharedViews = new WeakMap<LoopDependencies, RoutingView>();
 
 /**
- * What the routing modes read about the instances. Shared by every request of a pipeline; a loop that must
- * avoid some instances (a continuation, the loop after a hedge) gets its own.
+ * What the routing modes read about the instances. Shared by every request of a pipeline (the loop, the hedge);
+ * a loop that must avoid some instances (a continuation, the loop after a hedge) gets its own.
  */
-function routingView(dependencies: LoopDependencies, exclude: ReadonlySet<string> | undefined): RoutingView {
+export function routingView(
+  dependencies: LoopDependencies,
+  exclude: ReadonlySet<string> | undefined,
+): RoutingView {
   if (exclude === undefined) {
     let view = sharedViews.get(dependencies);
     if (view === undefined) {

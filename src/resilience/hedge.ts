@@ -5,6 +5,7 @@ import {
   type AttemptRecord,
   type LoopDependencies,
   type LoopOptions,
+  routingView,
   settleFailure,
 } from './attempt-loop.ts';
 import type { OpenedStream } from './stream-attempt.ts';
@@ -47,12 +48,11 @@ export async function tryHedged(
 ): Promise<HedgeResult | undefined> {
   const step = plan.steps[0];
   if (step === undefined) return undefined;
-  const ordered = dependencies.orderer.order(step.targets, options.mode, {
-    score: (id) => dependencies.stats.score(id),
-    latency: (id) => dependencies.stats.latency(id),
-    breaker: (id) => dependencies.breakers.snapshot(id),
-    isDisabled: (id) => dependencies.disabled.has(id),
-  });
+  const ordered = dependencies.orderer.order(
+    step.targets,
+    options.mode,
+    routingView(dependencies, undefined),
+  );
   const [primary, backup] = ordered;
   if (primary === undefined || backup === undefined) return undefined;
   const delays = step.targets
