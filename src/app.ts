@@ -11,6 +11,7 @@ import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { CircuitBreakers } from './resilience/circuit-breaker.ts';
+import { RejectedKeys } from './resilience/rejected-keys.ts';
 import { TargetOrderer } from './resilience/routing.ts';
 import { RedisBreakerStore } from './store/redis/breaker-store.ts';
 import { HttpClient } from './transport/http-client.ts';
@@ -77,11 +78,13 @@ export function createApp(options: AppOptions = {}): App {
       breakers,
       orderer: new TargetOrderer(),
       disabled: new Set(),
+      rejectedKeys: new RejectedKeys(config.routing.rejectedKeyCooldownMs),
       settings: {
         mode: config.routing.mode,
         maxAttempts: config.routing.maxAttempts,
         firstTokenTimeoutMs: config.upstream.firstTokenTimeoutMs,
         streamStallTimeoutMs: config.upstream.streamStallTimeoutMs,
+        responseTimeoutMs: config.upstream.responseTimeoutMs,
       },
     },
     log,
@@ -97,7 +100,7 @@ export function createApp(options: AppOptions = {}): App {
       if (breakerStore !== undefined) {
         try {
           await breakerStore.ready();
-          await breakers.attach(registry.instances.map((instance) => instance.id));
+          await breakers.attach();
         } catch (error) {
           await breakerStore.close();
           await client.close();

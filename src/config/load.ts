@@ -123,6 +123,8 @@ function applyEnv(
   scalar('NEXUS_DEMO_LATENCY_MS', ['demo', 'latencyMs'], 'number');
   scalar('FIRST_TOKEN_TIMEOUT_MS', ['upstream', 'firstTokenTimeoutMs'], 'number');
   scalar('STREAM_STALL_TIMEOUT_MS', ['upstream', 'streamStallTimeoutMs'], 'number');
+  scalar('UPSTREAM_RESPONSE_TIMEOUT_MS', ['upstream', 'responseTimeoutMs'], 'number');
+  scalar('REJECTED_KEY_COOLDOWN_MS', ['routing', 'rejectedKeyCooldownMs'], 'number');
   scalar('ROUTING_MODE', ['routing', 'mode'], 'string');
   scalar('CIRCUIT_BREAKER_THRESHOLD', ['routing', 'breaker', 'failureThreshold'], 'number');
   scalar('CIRCUIT_BREAKER_RESET_MS', ['routing', 'breaker', 'resetTimeoutMs'], 'number');

@@ -39,6 +39,7 @@ const groupConfig = z.strictObject({
   hedge: z.boolean().default(false),
   firstTokenTimeoutMs: z.int().min(0).optional(),
   streamStallTimeoutMs: z.int().min(0).optional(),
+  responseTimeoutMs: z.int().min(0).optional(),
   requestTimeoutMs: z.int().min(1).optional(),
 });
 
@@ -78,6 +79,12 @@ export const configSchema = z.strictObject({
       firstTokenTimeoutMs: z.int().min(0).default(8_000),
       /** Longest silence allowed between two stream events, in milliseconds; 0 disables. */
       streamStallTimeoutMs: z.int().min(0).default(30_000),
+      /**
+       * Longest wait for one non-stream attempt's whole response (headers and body), in milliseconds, before it
+       * fails over as a timeout; 0 disables. Non-stream replies arrive only once generated, so this is longer
+       * than the first-token timeout.
+       */
+      responseTimeoutMs: z.int().min(0).default(120_000),
     })
     .prefault({}),
   routing: z
@@ -94,6 +101,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Most upstream attempts for one request, across retries and failover. */
       maxAttempts: z.int().min(1).max(50).default(6),
+      /** How long a key the provider refused (401/403) stays out of rotation, in milliseconds. */
+      rejectedKeyCooldownMs: z.int().min(0).default(300_000),
     })
     .prefault({}),
   /** Model groups: a name that routes over several targets with weights and ordered fallbacks. */

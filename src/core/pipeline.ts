@@ -15,6 +15,7 @@ import {
 import type { CircuitBreakers } from '../resilience/circuit-breaker.ts';
 import { commitStream } from '../resilience/committed-stream.ts';
 import { type OpenAttempt, tryHedged } from '../resilience/hedge.ts';
+import type { RejectedKeys } from '../resilience/rejected-keys.ts';
 import { classifyFailure } from '../resilience/retry-policy.ts';
 import type { RoutingMode, TargetOrderer } from '../resilience/routing.ts';
 import { openUntilFirstToken } from '../resilience/stream-attempt.ts';
@@ -37,6 +38,8 @@ export interface PipelineSettings {
   readonly firstTokenTimeoutMs: number;
   /** Milliseconds; 0 disables. */
   readonly streamStallTimeoutMs: number;
+  /** Longest wait for one non-stream attempt's whole response, in milliseconds; 0 disables. */
+  readonly responseTimeoutMs: number;
 }
 
 export interface PipelineDependencies {
@@ -47,6 +50,8 @@ export interface PipelineDependencies {
   readonly orderer: TargetOrderer;
   /** Instance ids switched off at runtime (`POST /v1/providers/toggle`). */
   readonly disabled: Set<string>;
+  /** Keys a provider refused (401/403), out of rotation for `routing.rejectedKeyCooldownMs`. */
+  readonly rejectedKeys: RejectedKeys;
   readonly settings: PipelineSettings;
 }
 
@@ -127,6 +132,14 @@ function loopOptions(dependencies: PipelineDependencies, plan: RoutePlan, routin
   };
 }
 
+/** Loop options for a request answered in one piece: each attempt is bounded by the response timeout. */
+function oneShotOptions(dependencies: PipelineDependencies, plan: RoutePlan, routing: RequestRouting) {
+  return {
+    ...loopOptions(dependencies, plan, routing),
+    attemptTimeoutMs: plan.group?.responseTimeoutMs ?? dependencies.settings.responseTimeoutMs,
+  };
+}
+
 export async function completeChat(
   dependencies: PipelineDependencies,
   request: ChatRequest,
@@ -141,13 +154,13 @@ export async function completeChat(
       loopDependencies(dependencies),
       plan,
       deadline.context,
-      loopOptions(dependencies, plan, routing),
+      oneShotOptions(dependencies, plan, routing),
       async (attemptTarget, attemptContext, record) => {
         const attemptStarted = performance.now();
         const result = await dependencies.registry
           .adapterFor(attemptTarget.instance)
           .chat(attemptTarget, upstreamRequest, attemptContext);
-        settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
+        settleSuccess(dependencies, attemptTarget, record, performance.now() - attemptStarted);
         return result;
       },
     );
@@ -169,7 +182,7 @@ export async function createEmbeddings(
     loopDependencies(dependencies),
     plan,
     context,
-    loopOptions(dependencies, plan, routing),
+    oneShotOptions(dependencies, plan, routing),
     async (attemptTarget, attemptContext, record) => {
       const adapter = dependencies.registry.adapterFor(attemptTarget.instance);
       if (adapter.embeddings === undefined) {
@@ -181,7 +194,7 @@ export async function createEmbeddings(
       }
       const attemptStarted = performance.now();
       const result = await adapter.embeddings(attemptTarget, upstreamRequest, attemptContext);
-      settleSuccess(dependencies, attemptTarget.instance.id, record, performance.now() - attemptStarted);
+      settleSuccess(dependencies, attemptTarget, record, performance.now() - attemptStarted);
       return result;
     },
   );
@@ -289,6 +302,7 @@ function loopDependencies(dependencies: PipelineDependencies): LoopDependencies 
       breakers: dependencies.breakers,
       orderer: dependencies.orderer,
       disabled: dependencies.disabled,
+      rejectedKeys: dependencies.rejectedKeys,
       maxAttempts: dependencies.settings.maxAttempts,
     };
     loopViews.set(dependencies, view);

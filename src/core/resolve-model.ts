@@ -60,6 +60,7 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
   const target = (instance: ProviderInstance, model: string): UpstreamTarget => ({
     instance,
     model,
+    deployment: `${instance.id}/${model}`,
     modelSpec: findModel(catalog, instance.provider.id, model),
   });
 

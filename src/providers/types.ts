@@ -36,6 +36,11 @@ export interface UpstreamTarget {
   readonly instance: ProviderInstance;
   /** The provider's own model id. */
   readonly model: string;
+  /**
+   * `<instance id>/<model>`: the unit a circuit breaker tracks (one key serving one model, LiteLLM's
+   * "deployment"), so a model that fails on a key never blocks the key's other models.
+   */
+  readonly deployment: string;
   /** Catalogue entry, when the model is catalogued (prices, context window). */
   readonly modelSpec: ModelSpec | undefined;
 }

@@ -1,9 +1,10 @@
-import { type CallSignal, clientLeft, delay } from '../core/call-signal.ts';
+import { AttemptAbort, type CallSignal, clientLeft, delay } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { InstanceStats } from '../core/instance-stats.ts';
 import type { PlanStep, RoutePlan } from '../core/resolve-model.ts';
-import type { CallContext, UpstreamTarget } from '../providers/types.ts';
+import type { CallContext, UpstreamTarget, Warning } from '../providers/types.ts';
 import type { CircuitBreakers } from './circuit-breaker.ts';
+import type { RejectedKeys } from './rejected-keys.ts';
 import {
   backoffMs,
   classifyFailure,
@@ -12,6 +13,7 @@ import {
   retryDefaults,
 } from './retry-policy.ts';
 import type { RoutingMode, RoutingView, TargetOrderer } from './routing.ts';
+import { abortReasonOr } from './stream-attempt.ts';
 
 /** One upstream attempt as the request log records it; every attempt is recorded exactly once. */
 export interface AttemptRecord {
@@ -25,6 +27,13 @@ export interface AttemptRecord {
   hedge?: true;
   /** Set on an attempt that resumed a stream broken after its first byte. */
   continuation?: true;
+  /** Set on an attempt sent through an open circuit or a refused key because no other route was left. */
+  lastResort?: true;
+  /**
+   * What the adapter could not pass on for this attempt when it failed. The winning attempt's warnings are the
+   * request's own (`CallContext.warnings`, `x-nexus-warnings`); a failed attempt's never reach the reply.
+   */
+  warnings?: readonly Warning[];
 }
 
 export interface LoopDependencies {
@@ -33,6 +42,8 @@ export interface LoopDependencies {
   readonly orderer: TargetOrderer;
   /** Instances switched off at runtime. */
   readonly disabled: ReadonlySet<string>;
+  /** Keys the provider refused, out of rotation for a while. */
+  readonly rejectedKeys: RejectedKeys;
   readonly maxAttempts: number;
 }
 
@@ -44,6 +55,11 @@ export interface LoopOptions {
   readonly exclude?: ReadonlySet<string> | undefined;
   /** The failure of attempts made before this loop (a failed hedge), reported if nothing else is tried. */
   readonly previousError?: unknown;
+  /**
+   * Longest wait for one attempt's `call` to settle, in milliseconds (0 or absent: none). Non-stream requests
+   * set it, so a silent upstream fails over after this instead of holding the request to its deadline.
+   */
+  readonly attemptTimeoutMs?: number | undefined;
 }
 
 export type AttemptCall<T> = (
@@ -52,12 +68,21 @@ export type AttemptCall<T> = (
   record: AttemptRecord,
 ) => Promise<T>;
 
+type Outcome<T> =
+  | { readonly ok: true; readonly value: T; readonly record: AttemptRecord }
+  | { readonly ok: false; readonly error: NexusError };
+
 /**
  * The one retry-and-failover loop. Walks the plan's steps in order; within a step, tries targets in the
- * routing mode's order, skipping disabled instances and open circuits; classifies each failure with the
- * retry policy (retry the same instance after a backoff, move to the next, or fail now) and stops at
+ * routing mode's order, skipping disabled instances, refused keys and open circuits; classifies each failure
+ * with the retry policy (retry the same instance after a backoff, move to the next, or fail now) and stops at
  * `maxAttempts`. The request signal bounds everything, backoff sleeps included. A context-length refusal
  * jumps to the plan's larger-context fallback when there is one.
+ *
+ * Never locks out the last route: when every other way has been tried or is open, the targets that were
+ * skipped for an open circuit or a refused key are tried once each as a last resort, at most one request at
+ * a time per deployment (the circuit's probe), so a deployment with nothing behind it recovers on its first
+ * good answer instead of refusing traffic for the whole reset period.
  *
  * The caller's `call` does the attempt and must itself report the verdict for attempts whose result is a
  * stream (the loop records non-stream verdicts). Returns the target that succeeded and its value.
@@ -69,69 +94,154 @@ export async function runAttempts<T>(
   options: LoopOptions,
   call: AttemptCall<T>,
 ): Promise<{ target: UpstreamTarget; value: T; record: AttemptRecord }> {
-  const { breakers, stats } = dependencies;
+  const { breakers } = dependencies;
   // Copied only when a context-length fallback is spliced in; most requests never need their own list.
   let steps: readonly PlanStep[] = plan.steps;
   let lastError: unknown = options.previousError;
   let made = 0;
   let contextFallbackUsed = false;
+  // Targets passed over for an open circuit or a refused key: the last resort, in the order they came.
+  let skipped: UpstreamTarget[] | undefined;
+  const skip = (target: UpstreamTarget) => {
+    skipped ??= [];
+    if (!skipped.includes(target)) skipped.push(target);
+  };
+  const attempt = async (target: UpstreamTarget, lastResort: boolean): Promise<Outcome<T>> => {
+    made++;
+    const outcome = await attemptOnce(dependencies, context, options, target, call, lastResort);
+    if (!outcome.ok) lastError = outcome.error;
+    return outcome;
+  };
   const view = routingView(dependencies, options.exclude);
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!;
     const ordered = dependencies.orderer.order(step.targets, options.mode, view);
+    if (ordered.length < step.targets.length) {
+      for (const { target } of step.targets) {
+        if (isLastResort(dependencies, options, target) && !ordered.includes(target)) skip(target);
+      }
+    }
     targets: for (let position = 0; position < ordered.length; position++) {
       const target = ordered[position]!;
-      const id = target.instance.id;
       const lastCandidate = index === steps.length - 1 && position === ordered.length - 1;
       for (let retry = 0; ; retry++) {
         if (context.signal.aborted) throw context.signal.reason;
         if (made >= dependencies.maxAttempts) throw lastError ?? exhausted(plan);
-        if (!(breakers.isClosed(id) || (await breakers.allow(id)))) break;
-        made++;
-        const record: AttemptRecord = {
-          instance: target.instance.name,
-          model: target.model,
-          outcome: 'pending',
-        };
-        options.attempts.push(record);
-        const started = performance.now();
-        stats.started(id);
-        try {
-          const value = await call(target, context, record);
-          return { target, value, record };
-        } catch (error) {
-          record.ms = Math.round(performance.now() - started);
-          settleFailure(dependencies, id, record, error, context.signal);
-          if (!isNexusError(error) || clientLeft(context.signal)) throw error;
-          lastError = error;
-          if (isContextLengthError(error) && plan.contextFallback !== undefined && !contextFallbackUsed) {
-            contextFallbackUsed = true;
-            steps = [...steps.slice(0, index + 1), plan.contextFallback, ...steps.slice(index + 1)];
-            break targets;
-          }
-          const decision = classifyFailure(error);
-          if (decision === 'fail') throw error;
-          // A rate limit with nowhere else to go: wait out a short Retry-After once rather than fail at once.
-          const waitMs = (error.retryAfterSeconds ?? 0) * 1000;
-          if (
-            error.code === 'upstream_rate_limited' &&
-            lastCandidate &&
-            retry === 0 &&
-            waitMs <= retryDefaults.maxBackoffMs
-          ) {
-            await delay(Math.max(waitMs, backoffMs(0)), context.signal);
-            continue;
-          }
-          if (decision === 'retry-same' && retry < retryDefaults.sameInstanceRetries) {
-            await delay(backoffMs(retry, error.retryAfterSeconds), context.signal);
-            continue;
-          }
+        if (!(breakers.isClosed(target.deployment) || (await breakers.allow(target.deployment)))) {
+          // Open now (perhaps from this request's own failures): kept for the last-resort pass.
+          skip(target);
           break;
         }
+        const outcome = await attempt(target, false);
+        if (outcome.ok) return { target, value: outcome.value, record: outcome.record };
+        const error = outcome.error;
+        if (isContextLengthError(error) && plan.contextFallback !== undefined && !contextFallbackUsed) {
+          contextFallbackUsed = true;
+          steps = [...steps.slice(0, index + 1), plan.contextFallback, ...steps.slice(index + 1)];
+          break targets;
+        }
+        const decision = classifyFailure(error);
+        if (decision === 'fail') throw error;
+        // A rate limit with nowhere else to go: wait out a short Retry-After once rather than fail at once.
+        const waitMs = (error.retryAfterSeconds ?? 0) * 1000;
+        if (
+          error.code === 'upstream_rate_limited' &&
+          lastCandidate &&
+          retry === 0 &&
+          waitMs <= retryDefaults.maxBackoffMs
+        ) {
+          await delay(Math.max(waitMs, backoffMs(0)), context.signal);
+          continue;
+        }
+        if (decision === 'retry-same' && retry < retryDefaults.sameInstanceRetries) {
+          await delay(backoffMs(retry, error.retryAfterSeconds), context.signal);
+          continue;
+        }
+        break;
       }
     }
   }
+  for (const target of skipped ?? []) {
+    if (context.signal.aborted) throw context.signal.reason;
+    if (made >= dependencies.maxAttempts) break;
+    if (!(await breakers.allow(target.deployment, { lastResort: true }))) continue;
+    if (made > 0) {
+      const retryAfter = isNexusError(lastError) ? lastError.retryAfterSeconds : undefined;
+      try {
+        await delay(backoffMs(0, retryAfter), context.signal);
+      } catch (error) {
+        breakers.release(target.deployment);
+        throw error;
+      }
+    }
+    const outcome = await attempt(target, true);
+    if (outcome.ok) return { target, value: outcome.value, record: outcome.record };
+    if (classifyFailure(outcome.error) === 'fail') throw outcome.error;
+  }
   throw lastError ?? exhausted(plan);
+}
+
+/** Whether a target left out by routing may still serve as the last resort (not switched off or excluded). */
+function isLastResort(dependencies: LoopDependencies, options: LoopOptions, target: UpstreamTarget): boolean {
+  const id = target.instance.id;
+  return !dependencies.disabled.has(id) && options.exclude?.has(id) !== true;
+}
+
+/**
+ * One attempt: its own warnings (kept for the request only if it wins), its own time limit when the loop has
+ * one, its verdict on failure. Rejects only when the client left or something that is not a NexusError
+ * escaped (a bug); every upstream failure comes back as `{ok: false}`.
+ */
+async function attemptOnce<T>(
+  dependencies: LoopDependencies,
+  context: CallContext,
+  options: LoopOptions,
+  target: UpstreamTarget,
+  call: AttemptCall<T>,
+  lastResort: boolean,
+): Promise<Outcome<T>> {
+  const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
+  if (lastResort) record.lastResort = true;
+  options.attempts.push(record);
+  const warningsBefore = context.warnings.length;
+  const limit = attemptLimit(context, options.attemptTimeoutMs, target);
+  const started = performance.now();
+  dependencies.stats.started(target.instance.id);
+  try {
+    const value = await call(target, limit?.context ?? context, record);
+    return { ok: true, value, record };
+  } catch (thrown) {
+    const error = limit === undefined ? thrown : abortReasonOr(limit.abort, thrown);
+    record.ms = Math.round(performance.now() - started);
+    // A failed attempt's warnings describe a request that was never answered: off the reply, onto its record.
+    if (context.warnings.length > warningsBefore) record.warnings = context.warnings.splice(warningsBefore);
+    settleFailure(dependencies, target, record, error, context.signal);
+    if (!isNexusError(error) || clientLeft(context.signal)) throw error;
+    return { ok: false, error };
+  } finally {
+    limit?.clear();
+  }
+}
+
+/** The attempt's own abort under the request's, aborted with `upstream_timeout` after `timeoutMs`. */
+function attemptLimit(context: CallContext, timeoutMs: number | undefined, target: UpstreamTarget) {
+  if (timeoutMs === undefined || timeoutMs <= 0) return undefined;
+  const abort = new AttemptAbort(context.signal);
+  const timer = setTimeout(
+    () =>
+      abort.abort(
+        new NexusError('upstream_timeout', `${target.instance.name} did not answer within ${timeoutMs} ms.`),
+      ),
+    timeoutMs,
+  );
+  return {
+    abort,
+    context: { ...context, signal: abort } satisfies CallContext,
+    clear() {
+      clearTimeout(timer);
+      abort.release();
+    },
+  };
 }
 
 const sharedViews = new WeakMap<LoopDependencies, RoutingView>();
@@ -147,12 +257,18 @@ export function routingView(
   if (exclude === undefined) {
     let view = sharedViews.get(dependencies);
     if (view === undefined) {
-      view = buildView(dependencies, (id) => dependencies.disabled.has(id));
+      view = buildView(
+        dependencies,
+        (id) => dependencies.disabled.has(id) || dependencies.rejectedKeys.isRejected(id),
+      );
       sharedViews.set(dependencies, view);
     }
     return view;
   }
-  return buildView(dependencies, (id) => dependencies.disabled.has(id) || exclude.has(id));
+  return buildView(
+    dependencies,
+    (id) => dependencies.disabled.has(id) || exclude.has(id) || dependencies.rejectedKeys.isRejected(id),
+  );
 }
 
 function buildView(
@@ -162,60 +278,69 @@ function buildView(
   return {
     score: (id) => stats.score(id),
     latency: (id) => stats.latency(id),
-    breaker: (id) => breakers.snapshot(id),
+    breaker: (deployment) => breakers.snapshot(deployment),
     isDisabled,
   };
 }
 
-/** Records an attempt that failed before it produced a result. */
+/**
+ * Records an attempt that failed before it produced a result. Health numbers are the instance's (its key and
+ * connection), the circuit is the deployment's (the key serving this model); a refused key leaves rotation.
+ */
 export function settleFailure(
-  dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
-  instanceId: string,
+  dependencies: Pick<LoopDependencies, 'stats' | 'breakers' | 'rejectedKeys'>,
+  target: UpstreamTarget,
   record: AttemptRecord,
   error: unknown,
   signal: CallSignal,
 ): void {
   const clientGone = clientLeft(signal);
   if (clientGone || !countsAgainstInstance(error)) {
-    // The client left, or the request itself was at fault: no verdict on the instance.
-    settleWithoutVerdict(dependencies, instanceId, record, clientGone ? 'cancelled' : 'failed');
+    // The client left, or the request itself was at fault: no verdict on the deployment.
+    settleWithoutVerdict(dependencies, target, record, clientGone ? 'cancelled' : 'failed');
   } else {
-    dependencies.stats.finished(instanceId, false, record.ms ?? 0);
-    dependencies.breakers.failure(instanceId);
+    dependencies.stats.finished(target.instance.id, false, record.ms ?? 0);
+    dependencies.breakers.failure(target.deployment);
     record.outcome = 'failed';
+  }
+  if (!clientGone && isNexusError(error) && error.code === 'upstream_auth_failed') {
+    dependencies.rejectedKeys.reject(target.instance.id, error.code);
   }
   if (isNexusError(error)) record.errorCode = error.code;
 }
 
-/** Ends an attempt without judging its instance: the in-flight count and any half-open probe are given back. */
+/** Ends an attempt without judging its deployment: the in-flight count and any half-open probe are given back. */
 export function settleWithoutVerdict(
   dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
-  instanceId: string,
+  target: UpstreamTarget,
   record: AttemptRecord,
   outcome: 'cancelled' | 'failed',
 ): void {
-  dependencies.stats.abandoned(instanceId);
-  dependencies.breakers.release(instanceId);
+  dependencies.stats.abandoned(target.instance.id);
+  dependencies.breakers.release(target.deployment);
   record.outcome = outcome;
 }
 
-/** Records an attempt that succeeded. */
+/** Records an attempt that succeeded; an answer proves the key works, so a refused key is back in rotation. */
 export function settleSuccess(
-  dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>,
-  instanceId: string,
+  dependencies: Pick<LoopDependencies, 'stats' | 'breakers' | 'rejectedKeys'>,
+  target: UpstreamTarget,
   record: AttemptRecord,
   latencyMs: number,
 ): void {
   record.outcome = 'ok';
   record.ms = Math.round(latencyMs);
-  dependencies.stats.finished(instanceId, true, latencyMs);
-  dependencies.breakers.success(instanceId);
+  dependencies.stats.finished(target.instance.id, true, latencyMs);
+  dependencies.breakers.success(target.deployment);
+  if (dependencies.rejectedKeys.isRejected(target.instance.id))
+    dependencies.rejectedKeys.restore(target.instance.id);
 }
 
 function exhausted(plan: RoutePlan): NexusError {
   const names = plan.steps.map((step) => step.label).join(', ');
   return new NexusError(
     'upstream_unavailable',
-    `No provider instance is available for ${names}: every one is disabled or its circuit is open.`,
+    `No provider instance is available for ${names}: every one is disabled, or its circuit is open with a probe already in flight.`,
+    { retryAfterSeconds: 1 },
   );
 }

@@ -1,5 +1,5 @@
 /**
- * One circuit breaker per provider instance: CLOSED → OPEN after `failureThreshold` consecutive failures →
+ * One circuit breaker per deployment (one key serving one model, `UpstreamTarget.deployment`): CLOSED → OPEN after `failureThreshold` consecutive failures →
  * HALF_OPEN once `resetTimeoutMs` has passed → up to `halfOpenProbes` probe requests; a probe's success
  * closes the circuit, its failure reopens it. The hot path (`allow` on a CLOSED circuit) touches only local
  * memory. With a shared store (Redis), failures are counted and transitions published across replicas, and a
@@ -39,8 +39,10 @@ export interface SharedBreakerStore {
   publish(instanceId: string, snapshot: BreakerSnapshot): Promise<void>;
   /** Claims the right to send a half-open probe for `ttlMs`; false when another replica holds it. */
   claimProbe(instanceId: string, ttlMs: number): Promise<boolean>;
-  /** Current shared states, read once at boot. */
-  load(instanceIds: readonly string[]): Promise<Map<string, BreakerSnapshot>>;
+  /** Gives a claimed probe back once it has its verdict, so the next probe need not wait for the claim to expire. */
+  releaseProbe(instanceId: string): Promise<void>;
+  /** Every shared state, read once at boot. */
+  load(): Promise<Map<string, BreakerSnapshot>>;
   /** Calls `listener` whenever any replica publishes a change. */
   subscribe(listener: (instanceId: string, snapshot: BreakerSnapshot) => void): Promise<void>;
   close(): Promise<void>;
@@ -76,11 +78,15 @@ export class CircuitBreakers {
   }
 
   /** Loads shared state and follows other replicas' changes. */
-  async attach(instanceIds: readonly string[]): Promise<void> {
+  async attach(): Promise<void> {
     if (this.#store === undefined) return;
     await this.#store.subscribe((instanceId, snapshot) => this.#apply(instanceId, snapshot));
-    for (const [instanceId, snapshot] of await this.#store.load(instanceIds))
-      this.#apply(instanceId, snapshot);
+    for (const [instanceId, snapshot] of await this.#store.load()) this.#apply(instanceId, snapshot);
+  }
+
+  /** Every circuit that has ever left CLOSED or counted a failure, for `/health`. */
+  *known(): IterableIterator<[string, BreakerSnapshot]> {
+    for (const id of this.#entries.keys()) yield [id, this.snapshot(id)];
   }
 
   #entry(instanceId: string): Entry {
@@ -125,11 +131,16 @@ export class CircuitBreakers {
    * Asks to send a request. CLOSED: yes. OPEN: no. HALF_OPEN: yes for at most `halfOpenProbes` at a time
    * (and, with a shared store, only on the replica that claimed the probe). A granted probe must end with
    * `success`, `failure` or `release`.
+   *
+   * `lastResort`: the request has no other route left (every target it could use is open). Then an OPEN
+   * circuit is probed before its reset timeout, still one probe at a time, rather than refusing the request
+   * for the whole reset period (Envoy's panic threshold is the precedent): a single-key deployment recovers on
+   * its first good answer instead of answering 503 for a minute.
    */
-  async allow(instanceId: string): Promise<boolean> {
+  async allow(instanceId: string, options: { lastResort?: boolean } = {}): Promise<boolean> {
     const entry = this.#entry(instanceId);
     if (entry.state === 'CLOSED') return true;
-    if (this.snapshot(instanceId).state === 'OPEN') return false;
+    if (this.snapshot(instanceId).state === 'OPEN' && options.lastResort !== true) return false;
     if (entry.probes >= this.#options.halfOpenProbes) return false;
     entry.probes++;
     if (entry.state === 'OPEN') entry.state = 'HALF_OPEN';
@@ -151,12 +162,23 @@ export class CircuitBreakers {
 
   /** A granted request ended without a verdict on the instance (the client left, or the request was at fault). */
   release(instanceId: string): void {
-    const entry = this.#entry(instanceId);
-    if (entry.state === 'HALF_OPEN' && entry.probes > 0) entry.probes--;
+    const entry = this.#entries.get(instanceId);
+    if (entry === undefined || entry.state !== 'HALF_OPEN' || entry.probes === 0) return;
+    entry.probes--;
+    this.#releaseClaim(instanceId);
+  }
+
+  /** A probe has its verdict: give the shared claim back so the next probe (on any replica) is not held off. */
+  #releaseClaim(instanceId: string) {
+    if (this.#store === undefined) return;
+    void this.#store.releaseProbe(instanceId).catch(this.#onStoreError);
   }
 
   success(instanceId: string): void {
-    const entry = this.#entry(instanceId);
+    const entry = this.#entries.get(instanceId);
+    // The hot path: a deployment that never failed has no entry and nothing to reset.
+    if (entry === undefined) return;
+    if (entry.probes > 0) this.#releaseClaim(instanceId);
     const changed = entry.state !== 'CLOSED';
     const hadFailures = entry.failures > 0;
     entry.state = 'CLOSED';
@@ -175,6 +197,7 @@ export class CircuitBreakers {
     const entry = this.#entry(instanceId);
     entry.failures++;
     const wasProbe = entry.state === 'HALF_OPEN';
+    if (wasProbe && entry.probes > 0) this.#releaseClaim(instanceId);
     if (wasProbe || entry.failures >= this.#options.failureThreshold) this.#open(entry);
     if (this.#store === undefined) return;
     const store = this.#store;

@@ -24,7 +24,7 @@ import { countsAgainstInstance } from './retry-policy.ts';
 import { abortReasonOr, type StreamTimeouts } from './stream-attempt.ts';
 
 export interface CommitOptions {
-  readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers'>;
+  readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers' | 'rejectedKeys'>;
   readonly loop: LoopDependencies;
   readonly plan: RoutePlan;
   readonly request: ChatRequest;
@@ -117,7 +117,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
       if (next.done === true) {
         settleSuccess(
           this.#options.dependencies,
-          this.#target.instance.id,
+          this.#target,
           this.#record,
           performance.now() - this.#started,
         );
@@ -131,7 +131,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   /** The consumer stopped early (the client left): no verdict on the instance, and the upstream is released. */
   async return(): Promise<IteratorResult<StreamBatch, undefined>> {
     if (this.#ended) return { done: true, value: undefined };
-    settleWithoutVerdict(this.#options.dependencies, this.#target.instance.id, this.#record, 'cancelled');
+    settleWithoutVerdict(this.#options.dependencies, this.#target, this.#record, 'cancelled');
     this.#record.ms = Math.round(performance.now() - this.#started);
     this.#end();
     await this.#opened.iterator.return?.();
@@ -175,13 +175,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   async #recover(error: unknown): Promise<void> {
     const options = this.#options;
     this.#record.ms = Math.round(performance.now() - this.#started);
-    settleFailure(
-      options.dependencies,
-      this.#target.instance.id,
-      this.#record,
-      error,
-      options.context.signal,
-    );
+    settleFailure(options.dependencies, this.#target, this.#record, error, options.context.signal);
     const partial = this.#partial;
     if (
       partial === undefined ||

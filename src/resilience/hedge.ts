@@ -60,7 +60,7 @@ export async function tryHedged(
     .filter((value): value is number => value !== undefined);
   if (delays.length === 0) return undefined;
   const hedgeAfterMs = Math.max(...delays);
-  if (!(await dependencies.breakers.allow(primary.instance.id))) return undefined;
+  if (!(await dependencies.breakers.allow(primary.deployment))) return undefined;
 
   const tried = new Set<string>();
   type Racer = {
@@ -86,7 +86,7 @@ export async function tryHedged(
     racer.record.outcome = 'cancelled';
     racer.record.ms = Math.round(performance.now() - racer.started);
     dependencies.stats.abandoned(racer.target.instance.id);
-    dependencies.breakers.release(racer.target.instance.id);
+    dependencies.breakers.release(racer.target.deployment);
   };
 
   return new Promise<HedgeResult>((resolve) => {
@@ -121,7 +121,7 @@ export async function tryHedged(
             return;
           }
           racer.record.ms = Math.round(performance.now() - racer.started);
-          settleFailure(dependencies, racer.target.instance.id, racer.record, error, context.signal);
+          settleFailure(dependencies, racer.target, racer.record, error, context.signal);
           lastError = error;
           failures++;
           // Every started attempt failed (the primary alone, before the backup was due): let the loop go on.
@@ -133,7 +133,7 @@ export async function tryHedged(
     racers.push(first);
     watch(first);
     timer = setTimeout(() => {
-      void dependencies.breakers.allow(backup.instance.id).then((allowed) => {
+      void dependencies.breakers.allow(backup.deployment).then((allowed) => {
         if (settled || !allowed) return;
         const racer = start(backup, true);
         racers.push(racer);

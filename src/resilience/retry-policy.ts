@@ -5,8 +5,9 @@ import { isNexusError } from '../core/errors.ts';
  *  - `retry-same`: a transient fault of this instance before any byte reached the client (connection reset or
  *    refused, 5xx, an overloaded provider). Retried on the same instance after a backoff, then moved on.
  *  - `next-instance`: this instance cannot serve now but another may (429 rate limit: rotate keys; a first-token
- *    or connect timeout: do not wait on the same slow instance twice).
- *  - `fail`: the request itself is the problem (400/401/403/404/413/422, content policy) or the client is gone.
+ *    or connect timeout: do not wait on the same slow instance twice; a key the provider refused, 401/403:
+ *    the key's failure, so the next key of the pool gets the request).
+ *  - `fail`: the request itself is the problem (400/404/413/422, content policy) or the client is gone.
  *    Routing around it would only repeat the refusal, or bill a different model for a request that was wrong.
  */
 export type FailureDecision = 'retry-same' | 'next-instance' | 'fail';
@@ -30,6 +31,7 @@ export function classifyFailure(error: unknown): FailureDecision {
       return 'retry-same';
     case 'upstream_rate_limited':
     case 'upstream_timeout':
+    case 'upstream_auth_failed':
       return 'next-instance';
     default:
       return 'fail';

@@ -21,14 +21,15 @@ export interface RoutingView {
   score(instanceId: string): number;
   /** Latency EWMA in milliseconds; 0 when unmeasured. */
   latency(instanceId: string): number;
-  breaker(instanceId: string): BreakerSnapshot;
-  /** Instances switched off at runtime (`POST /v1/providers/toggle`). */
+  /** The circuit of one deployment (`UpstreamTarget.deployment`). */
+  breaker(deployment: string): BreakerSnapshot;
+  /** Instances switched off at runtime (`POST /v1/providers/toggle`), or whose key the provider refused. */
   isDisabled(instanceId: string): boolean;
 }
 
 /**
- * Orders the targets of one plan step for trying, best first. Disabled instances and OPEN circuits are left
- * out; HALF_OPEN ones go first (each is granted at most its probe). The mode decides the order of the rest:
+ * Orders the targets of one plan step for trying, best first. Disabled instances, refused keys and OPEN
+ * circuits are left out (the attempt loop keeps them as a last resort); HALF_OPEN ones go first (each is granted at most its probe). The mode decides the order of the rest:
  *  - smart: weighted random, weight × health score (seed 001's default);
  *  - fastest: highest health score first;
  *  - round-robin: rotates over the available targets, one step per call;
@@ -48,12 +49,13 @@ export class TargetOrderer {
     if (targets.length === 1) {
       // One target (most plans): no order to decide, only whether it may be tried at all.
       const { target } = targets[0]!;
-      const id = target.instance.id;
-      return view.isDisabled(id) || view.breaker(id).state === 'OPEN' ? [] : [target];
+      return view.isDisabled(target.instance.id) || view.breaker(target.deployment).state === 'OPEN'
+        ? []
+        : [target];
     }
     const usable = targets.filter(({ target }) => !view.isDisabled(target.instance.id));
-    const closed = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'CLOSED');
-    const halfOpen = usable.filter(({ target }) => view.breaker(target.instance.id).state === 'HALF_OPEN');
+    const closed = usable.filter(({ target }) => view.breaker(target.deployment).state === 'CLOSED');
+    const halfOpen = usable.filter(({ target }) => view.breaker(target.deployment).state === 'HALF_OPEN');
     // Half-open first: `allow` grants only the probe, and a failed probe fails over before the first byte.
     // Last, they would never be probed while a pool-mate keeps succeeding.
     return [...halfOpen.map(({ target }) => target), ...this.#orderAvailable(closed, mode, view)];

@@ -61,6 +61,7 @@ function targetFor(maxOutputTokens: number | null | undefined, apiVersion?: stri
       headers: { 'anthropic-beta': 'test-beta' },
     },
     model: 'claude-test',
+    deployment: 'anthropic#1/claude-test',
     modelSpec,
   };
 }

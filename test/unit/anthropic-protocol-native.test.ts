@@ -48,6 +48,7 @@ function targetFor(fake: FakeAnthropic, apiVersion?: string): UpstreamTarget {
       headers: {},
     },
     model,
+    deployment: 'anthropic#1/anything',
     modelSpec: undefined,
   };
 }

@@ -33,6 +33,7 @@ function target(
       ...instance,
     },
     model,
+    deployment: 'azure#1/deployment',
     modelSpec: undefined,
   };
 }

@@ -21,6 +21,7 @@ const target: UpstreamTarget = {
     headers: {},
   },
   model: 'command-a-03-2025',
+  deployment: 'cohere#1/command',
   modelSpec: undefined,
 };
 

@@ -14,6 +14,7 @@ import type { StreamBatch, UpstreamTarget } from '../../src/providers/types.ts';
 import type { AttemptRecord } from '../../src/resilience/attempt-loop.ts';
 import { CircuitBreakers } from '../../src/resilience/circuit-breaker.ts';
 import { commitStream } from '../../src/resilience/committed-stream.ts';
+import { RejectedKeys } from '../../src/resilience/rejected-keys.ts';
 import { TargetOrderer } from '../../src/resilience/routing.ts';
 
 const instanceId = 'openai#1';
@@ -56,6 +57,7 @@ function upstream(batches: StreamBatch[], signal: CallSignal, then: 'end' | 'wai
 function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 'end' | 'wait' = 'wait') {
   const stats = new InstanceStats();
   const breakers = new CircuitBreakers();
+  const rejectedKeys = new RejectedKeys(60_000);
   const request = new AbortController();
   const controller = new AttemptAbort(request.signal);
   const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
@@ -63,8 +65,15 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
   let ended = 0;
   stats.started(instanceId);
   const stream = commitStream({
-    dependencies: { stats, breakers },
-    loop: { stats, breakers, orderer: new TargetOrderer(), disabled: new Set(), maxAttempts: 3 },
+    dependencies: { stats, breakers, rejectedKeys },
+    loop: {
+      stats,
+      breakers,
+      orderer: new TargetOrderer(),
+      disabled: new Set(),
+      rejectedKeys,
+      maxAttempts: 3,
+    },
     plan: { steps: [] } as unknown as RoutePlan,
     request: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
     context: { requestId: 'r1', signal: request.signal, warnings: [] },

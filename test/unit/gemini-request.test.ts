@@ -22,6 +22,7 @@ function target(model = 'gemini-2.5-flash'): UpstreamTarget {
       headers: {},
     },
     model,
+    deployment: 'gemini#1/gemini',
     modelSpec: undefined,
   };
 }

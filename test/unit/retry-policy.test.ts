@@ -4,14 +4,15 @@ import { NexusError } from '../../src/core/errors.ts';
 import { backoffMs, classifyFailure, isContextLengthError } from '../../src/resilience/retry-policy.ts';
 
 describe('retry policy', () => {
-  it('retries transient faults on the same instance, moves on for rate limits and timeouts, fails fast on the request', () => {
+  it('retries transient faults on the same instance, moves on for rate limits, timeouts and refused keys, fails fast on the request', () => {
     assert.equal(classifyFailure(new NexusError('upstream_error', 'x')), 'retry-same');
     assert.equal(classifyFailure(new NexusError('upstream_unavailable', 'x')), 'retry-same');
     assert.equal(classifyFailure(new NexusError('upstream_rate_limited', 'x')), 'next-instance');
     assert.equal(classifyFailure(new NexusError('upstream_timeout', 'x')), 'next-instance');
+    // A key the provider refused is that key's failure: the next key of the pool may serve the request.
+    assert.equal(classifyFailure(new NexusError('upstream_auth_failed', 'x')), 'next-instance');
     for (const code of [
       'upstream_bad_request',
-      'upstream_auth_failed',
       'upstream_not_found',
       'body_too_large',
       'invalid_request',

@@ -20,6 +20,7 @@ function target(id: string, price?: number): WeightedTarget {
         headers: {},
       },
       model: 'm',
+      deployment: id,
       modelSpec:
         price === undefined
           ? undefined

@@ -1,22 +1,62 @@
+import type { BreakerSnapshot, CircuitState } from '../../resilience/circuit-breaker.ts';
 import type { Gateway, Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 
+const severity: Record<CircuitState, number> = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 };
+
+/**
+ * The circuits of each instance's deployments (one per model it has served), keyed by instance id. A circuit
+ * belongs to a deployment, so an instance's own `circuitState` is its worst deployment's.
+ */
+function deploymentsByInstance(gateway: Gateway) {
+  const found = new Map<string, Array<{ model: string } & BreakerSnapshot>>();
+  for (const [deployment, snapshot] of gateway.pipeline.breakers.known()) {
+    const slash = deployment.indexOf('/');
+    const instanceId = deployment.slice(0, slash);
+    const list = found.get(instanceId) ?? [];
+    list.push({ model: deployment.slice(slash + 1), ...snapshot });
+    found.set(instanceId, list);
+  }
+  return found;
+}
+
 /**
  * `/health` answers in seed 001's shape (a superset): overall status, in-flight count and one entry per
- * provider instance with its counters. It stays open without a key, like a load balancer expects.
+ * provider instance with its counters, its deployments' circuits and whether the provider refused its key.
+ * It stays open without a key, like a load balancer expects.
  */
 function health(gateway: Gateway) {
+  const circuits = deploymentsByInstance(gateway);
   const providers = gateway.registry.instances.map((instance) => {
     const stats = gateway.pipeline.stats.snapshot(instance.id);
-    const breaker = gateway.pipeline.breakers.snapshot(instance.id);
+    const deployments = circuits.get(instance.id) ?? [];
+    const worst = deployments.reduce<{ state: CircuitState; consecutiveFailures: number }>(
+      (current, deployment) =>
+        severity[deployment.state] > severity[current.state] ||
+        (deployment.state === current.state && deployment.consecutiveFailures > current.consecutiveFailures)
+          ? deployment
+          : current,
+      { state: 'CLOSED', consecutiveFailures: 0 },
+    );
+    const refused = gateway.pipeline.rejectedKeys.status(instance.id);
     const successRate = stats.totalRequests === 0 ? 1 : 1 - stats.failures / stats.totalRequests;
     return {
       name: instance.name,
       id: instance.id,
       provider: instance.provider.id,
-      circuitState: breaker.state,
-      consecutiveFailures: breaker.consecutiveFailures,
+      circuitState: worst.state,
+      consecutiveFailures: worst.consecutiveFailures,
       enabled: !gateway.pipeline.disabled.has(instance.id),
+      key:
+        refused === undefined
+          ? { status: 'ok' }
+          : { status: 'refused', reason: refused.reason, until: new Date(refused.until).toISOString() },
+      deployments: deployments.map((deployment) => ({
+        model: deployment.model,
+        circuitState: deployment.state,
+        consecutiveFailures: deployment.consecutiveFailures,
+        ...(deployment.openedAt === 0 ? {} : { openedAt: new Date(deployment.openedAt).toISOString() }),
+      })),
       metrics: {
         totalRequests: stats.totalRequests,
         failures: stats.failures,

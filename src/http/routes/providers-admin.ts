@@ -35,8 +35,11 @@ export const providerAdminRoutes: readonly Route[] = [
           { param: 'name', status: 404 },
         );
       }
-      if (parsed.data.enabled) gateway.pipeline.disabled.delete(instance.id);
-      else gateway.pipeline.disabled.add(instance.id);
+      if (parsed.data.enabled) {
+        gateway.pipeline.disabled.delete(instance.id);
+        // Switching a key on is the operator saying it works again (a key the provider refused was fixed).
+        gateway.pipeline.rejectedKeys.restore(instance.id);
+      } else gateway.pipeline.disabled.add(instance.id);
       gateway.log.info(
         { instance: instance.name, enabled: parsed.data.enabled },
         'provider instance toggled',

@@ -4,7 +4,8 @@ import type { BreakerSnapshot, CircuitState, SharedBreakerStore } from '../../re
 const states = new Set<CircuitState>(['CLOSED', 'OPEN', 'HALF_OPEN']);
 
 /**
- * Circuit-breaker state shared by every replica on one Redis: a consecutive-failure counter per instance
+ * Circuit-breaker state shared by every replica on one Redis, one circuit per deployment (instance and model):
+ * a consecutive-failure counter
  * (INCR, reset on success), the last published state in a hash, changes broadcast on a pub/sub channel, and
  * a short-lived SET NX lock so that only one replica sends a half-open probe. Keys expire, so a Redis that
  * outlives a deployment does not keep stale circuits open for ever.
@@ -35,7 +36,7 @@ export class RedisBreakerStore implements SharedBreakerStore {
   }
 
   async recordFailure(instanceId: string): Promise<number> {
-    const key = `${this.#prefix}breaker:${instanceId}:failures`;
+    const key = `${this.#prefix}breaker-failures:${instanceId}`;
     const [[, count]] = (await this.#redis.multi().incr(key).expire(key, this.#ttlSeconds).exec()) as [
       [Error | null, number],
     ];
@@ -43,11 +44,11 @@ export class RedisBreakerStore implements SharedBreakerStore {
   }
 
   async recordSuccess(instanceId: string): Promise<void> {
-    await this.#redis.del(`${this.#prefix}breaker:${instanceId}:failures`);
+    await this.#redis.del(`${this.#prefix}breaker-failures:${instanceId}`);
   }
 
   async publish(instanceId: string, snapshot: BreakerSnapshot): Promise<void> {
-    const key = `${this.#prefix}breaker:${instanceId}`;
+    const key = `${this.#prefix}breaker-state:${instanceId}`;
     await this.#redis
       .multi()
       .hset(key, {
@@ -62,7 +63,7 @@ export class RedisBreakerStore implements SharedBreakerStore {
 
   async claimProbe(instanceId: string, ttlMs: number): Promise<boolean> {
     const result = await this.#redis.set(
-      `${this.#prefix}breaker:${instanceId}:probe`,
+      `${this.#prefix}breaker-probe:${instanceId}`,
       '1',
       'PX',
       ttlMs,
@@ -71,13 +72,24 @@ export class RedisBreakerStore implements SharedBreakerStore {
     return result === 'OK';
   }
 
-  async load(instanceIds: readonly string[]): Promise<Map<string, BreakerSnapshot>> {
+  async releaseProbe(instanceId: string): Promise<void> {
+    await this.#redis.del(`${this.#prefix}breaker-probe:${instanceId}`);
+  }
+
+  /** Every stored circuit under this prefix (deployments are only known once traffic reaches them). */
+  async load(): Promise<Map<string, BreakerSnapshot>> {
     const found = new Map<string, BreakerSnapshot>();
-    for (const instanceId of instanceIds) {
-      const hash = await this.#redis.hgetall(`${this.#prefix}breaker:${instanceId}`);
-      const snapshot = parseSnapshot(hash);
-      if (snapshot !== undefined) found.set(instanceId, snapshot);
-    }
+    const head = `${this.#prefix}breaker-state:`;
+    const pattern = `${head.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) {
+        const snapshot = parseSnapshot(await this.#redis.hgetall(key));
+        if (snapshot !== undefined) found.set(key.slice(head.length), snapshot);
+      }
+    } while (cursor !== '0');
     return found;
   }
 
