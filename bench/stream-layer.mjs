@@ -1,10 +1,11 @@
 // In-process price of the resilience layer per stream, free of sockets and of this machine's run-to-run noise
 // on network benchmarks: the same in-memory upstream stream (20 content chunks, finish, usage, [DONE]) read
-// (a) straight from the OpenAI-compatible chunk reader, and (b) through openChatStream (route plan, attempt
-// loop, attempt signal, first-token wait, committed stream with stall guard, verdicts). 64 streams at a time,
+// (a) straight from the OpenAI-compatible chunk reader, and (b) through the pipeline's plan and dispatch stages
+// (route plan, attempt loop, attempt signal, first-token wait, committed stream with stall guard, verdicts). 64 streams at a time,
 // best of 6 rounds. Usage: npm run build && node bench/stream-layer.mjs
 import { createApp } from '../dist/src/app.js';
-import { openChatStream } from '../dist/src/core/pipeline.js';
+import { dispatchChatStream } from '../dist/src/pipeline/dispatch-chat.js';
+import { GatewayRequest } from '../dist/src/pipeline/request.js';
 import { readChunkStream } from '../dist/src/providers/shared/openai-chunk-stream.js';
 
 const prefix =
@@ -46,8 +47,20 @@ async function consume(stream) {
 }
 const paths = {
   direct: async () => consume(await adapter.chatStream(target, request, context())),
-  pipeline: async () =>
-    consume((await openChatStream(pipeline, request, context(), { attempts: [] })).result),
+  pipeline: async () => {
+    const gatewayRequest = new GatewayRequest({
+      id: 'bench',
+      receivedAt: performance.now(),
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: {},
+      signal: new AbortController().signal,
+    });
+    gatewayRequest.operation = { kind: 'chat', body: request };
+    gatewayRequest.plan = pipeline.resolver.plan('gpt-4o-mini', 'chat');
+    await dispatchChatStream(pipeline, gatewayRequest, request);
+    await consume(gatewayRequest.reply.stream);
+  },
 };
 const concurrency = 64;
 const streams = 60_000;

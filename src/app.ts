@@ -4,13 +4,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCatalog } from './catalog/load.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { InstanceStats } from './core/instance-stats.ts';
-import { createModelResolver } from './core/resolve-model.ts';
 import type { Gateway } from './http/exchange.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { createPipelineStages } from './pipeline/chain.ts';
+import type { PipelineDependencies } from './pipeline/dependencies.ts';
+import { createModelResolver } from './pipeline/resolve-model.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { CircuitBreakers } from './resilience/circuit-breaker.ts';
+import { InstanceStats } from './resilience/instance-stats.ts';
 import { RejectedKeys } from './resilience/rejected-keys.ts';
 import { TargetOrderer } from './resilience/routing.ts';
 import { RedisBreakerStore } from './store/redis/breaker-store.ts';
@@ -67,26 +69,28 @@ export function createApp(options: AppOptions = {}): App {
     store: breakerStore,
     onStoreError: (error) => log.warn({ err: error }, 'redis unavailable: circuit breakers continue locally'),
   });
+  const pipeline: PipelineDependencies = {
+    resolver,
+    registry,
+    stats: new InstanceStats(),
+    breakers,
+    orderer: new TargetOrderer(),
+    disabled: new Set(),
+    rejectedKeys: new RejectedKeys(config.routing.rejectedKeyCooldownMs),
+    settings: {
+      mode: config.routing.mode,
+      maxAttempts: config.routing.maxAttempts,
+      firstTokenTimeoutMs: config.upstream.firstTokenTimeoutMs,
+      streamStallTimeoutMs: config.upstream.streamStallTimeoutMs,
+      responseTimeoutMs: config.upstream.responseTimeoutMs,
+    },
+  };
   const gateway: Gateway = {
     config,
     catalog,
     registry,
-    pipeline: {
-      resolver,
-      registry,
-      stats: new InstanceStats(),
-      breakers,
-      orderer: new TargetOrderer(),
-      disabled: new Set(),
-      rejectedKeys: new RejectedKeys(config.routing.rejectedKeyCooldownMs),
-      settings: {
-        mode: config.routing.mode,
-        maxAttempts: config.routing.maxAttempts,
-        firstTokenTimeoutMs: config.upstream.firstTokenTimeoutMs,
-        streamStallTimeoutMs: config.upstream.streamStallTimeoutMs,
-        responseTimeoutMs: config.upstream.responseTimeoutMs,
-      },
-    },
+    pipeline,
+    stages: createPipelineStages(pipeline, { masterKey: config.auth.masterKey, log }),
     log,
     version: packageVersion(),
     startedAt: Date.now(),

@@ -1,19 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Catalog } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
-import type { PipelineDependencies } from '../core/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { PipelineStages } from '../pipeline/chain.ts';
+import type { Stage } from '../pipeline/compose.ts';
+import type { PipelineDependencies } from '../pipeline/dependencies.ts';
+import { GatewayRequest, type GatewayRequestInit } from '../pipeline/request.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { Warning } from '../providers/types.ts';
-import type { AttemptRecord } from '../resilience/attempt-loop.ts';
 import type { ErrorShape } from './respond.ts';
 
-/** Everything built once at boot that handlers read. Nothing here changes per request except `state`. */
+/** Everything built once at boot that stages read. Nothing here changes per request except `state`. */
 export interface Gateway {
   readonly config: Config;
   readonly catalog: Catalog;
   readonly registry: ProviderRegistry;
   readonly pipeline: PipelineDependencies;
+  readonly stages: PipelineStages;
   readonly log: Logger;
   readonly version: string;
   /** Wall-clock start, in milliseconds since the epoch. */
@@ -21,38 +23,51 @@ export interface Gateway {
   readonly state: { shuttingDown: boolean; inFlight: number };
 }
 
-/** What the access log line says about a request; stages fill it in as they learn things. */
-export interface AccessRecord {
-  provider?: string;
-  model?: string;
-  errorCode?: string;
-  warnings?: readonly Warning[];
-  stream?: boolean;
-  costUsd?: number | undefined;
-  /** One entry per upstream attempt (retries, failover, hedges), in order. */
-  attempts?: readonly AttemptRecord[];
-}
-
-/** One request in flight: the receive stage creates it, every later stage reads it. */
-export interface Exchange {
+/**
+ * The request object as the HTTP edge holds it: the pipeline's GatewayRequest plus the node:http pair, which
+ * only the edge's own stages (parse, deliver, answer errors) touch.
+ */
+export class Exchange extends GatewayRequest {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
-  /** `x-request-id` as received (when well-formed) or generated. */
-  readonly requestId: string;
-  /** `performance.now()` when the request arrived. */
-  readonly startedAt: number;
-  /** Aborted when the client disconnects or the request deadline passes. */
-  readonly signal: AbortSignal;
-  readonly record: AccessRecord;
+
+  constructor(init: GatewayRequestInit & { request: IncomingMessage; response: ServerResponse }) {
+    super(init);
+    this.request = init.request;
+    this.response = init.response;
+  }
+
+  override get status(): number {
+    return this.response.statusCode;
+  }
+
+  override set status(value: number) {
+    this.response.statusCode = value;
+  }
 }
 
-export type RouteHandler = (gateway: Gateway, exchange: Exchange) => Promise<void>;
+/** An edge stage: it may read the node:http pair and the gateway's settings. */
+export type EdgeStage = Stage<Exchange>;
 
-export interface Route {
+interface RouteBase {
   readonly method: 'GET' | 'POST';
   readonly path: string;
-  readonly handler: RouteHandler;
-  /** Whether the master key (when configured) is required. */
+  /** Whether the identify stage runs (the master key, when configured, is required). */
   readonly authenticated: boolean;
   readonly errorShape: ErrorShape;
 }
+
+/** A route whose requests go upstream: the protocol's parse and deliver around the pipeline's stages. */
+export interface ProxyRoute extends RouteBase {
+  readonly kind: 'proxy';
+  readonly parse: (gateway: Gateway) => EdgeStage;
+  readonly deliver: (gateway: Gateway) => EdgeStage;
+}
+
+/** A route answered by Nexus itself (models, health, the toggle). */
+export interface PlainRoute extends RouteBase {
+  readonly kind: 'plain';
+  readonly handle: (gateway: Gateway) => EdgeStage;
+}
+
+export type Route = ProxyRoute | PlainRoute;

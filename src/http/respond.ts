@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import { toAnthropicErrorBody } from '../protocols/anthropic/errors.ts';
 
@@ -46,4 +46,21 @@ export function addWarnings(response: ServerResponse, warnings: readonly { messa
     ...warnings.map((warning) => warning.message),
   ];
   response.setHeader('x-nexus-warnings', headerText(messages.join(' | '), 2048));
+}
+
+/**
+ * Sends an error. When the request body was not read (oversize, refused early) the connection is closed after
+ * the reply, so an unread body cannot be mistaken for the next request.
+ */
+export function drainAndSend(
+  request: IncomingMessage,
+  response: ServerResponse,
+  error: NexusError,
+  shape: ErrorShape,
+): void {
+  if (!request.complete) {
+    response.setHeader('connection', 'close');
+    request.resume();
+  }
+  sendError(response, error, shape);
 }

@@ -1,8 +1,15 @@
-import type { Route } from './exchange.ts';
+import type { ErrorShape } from './respond.ts';
 
-export type RouteMatch =
-  | { kind: 'found'; route: Route }
-  | { kind: 'wrong-method'; allowed: string[]; errorShape: Route['errorShape'] }
+/** What the router needs of a route. */
+export interface RouteEntry {
+  readonly method: string;
+  readonly path: string;
+  readonly errorShape: ErrorShape;
+}
+
+export type RouteMatch<T extends RouteEntry> =
+  | { kind: 'found'; route: T }
+  | { kind: 'wrong-method'; allowed: string[]; errorShape: ErrorShape }
   | { kind: 'none' };
 
 /**
@@ -10,11 +17,11 @@ export type RouteMatch =
  * dispatch there is (docs/decisions/http-framework.md). Prefix routes serve ids that contain `/`
  * (`GET /v1/models/groq/llama-3.1-8b-instant`).
  */
-export class Router {
-  readonly #exact = new Map<string, Map<string, Route>>();
-  readonly #prefixes: Array<{ prefix: string; routes: Map<string, Route> }> = [];
+export class Router<T extends RouteEntry> {
+  readonly #exact = new Map<string, Map<string, T>>();
+  readonly #prefixes: Array<{ prefix: string; routes: Map<string, T> }> = [];
 
-  add(route: Route): this {
+  add(route: T): this {
     if (route.path.endsWith('/*')) {
       const prefix = route.path.slice(0, -1);
       let entry = this.#prefixes.find((candidate) => candidate.prefix === prefix);
@@ -34,7 +41,7 @@ export class Router {
     return this;
   }
 
-  find(method: string, path: string): RouteMatch {
+  find(method: string, path: string): RouteMatch<T> {
     const normalized = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
     const byMethod =
       this.#exact.get(normalized) ??

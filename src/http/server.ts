@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -7,34 +7,40 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { isNexusError, NexusError, toOpenAIErrorBody } from '../core/errors.ts';
-import type { Exchange, Gateway, Route } from './exchange.ts';
-import { sendError } from './respond.ts';
-import { Router } from './router.ts';
+import { NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import { plainChain, proxyChain } from '../pipeline/chain.ts';
+import { compose } from '../pipeline/compose.ts';
+import { ClientClosedError, createAnswerErrors } from './answer-errors.ts';
+import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.ts';
+import { drainAndSend } from './respond.ts';
+import { type RouteEntry, Router } from './router.ts';
 import { anthropicRoutes } from './routes/anthropic-messages.ts';
 import { openAIRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { providerAdminRoutes } from './routes/providers-admin.ts';
 import { seedRoutes } from './routes/seed-aliases.ts';
 
-/** Thrown into the pipeline's signal when the client goes away; never rendered, only logged. */
-export class ClientClosedError extends Error {
-  override readonly name = 'ClientClosedError';
-}
-
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
 /**
- * The HTTP edge on node:http (chosen by measurement, docs/decisions/http-framework.md). The receive stage
- * lives here: request id, CORS, routing (404/405), shutdown refusal, authentication, the request deadline and
- * client-disconnect abort, error rendering and the access log. Handlers do the rest.
+ * The HTTP edge on node:http (chosen by measurement, docs/decisions/http-framework.md). The receive stage lives
+ * here: request id, CORS, routing (404/405), shutdown refusal, the request deadline and client-disconnect
+ * abort. Then each route runs its chain of stages (pipeline/chain.ts), composed once here at boot: the log and
+ * error stages, identify, and for proxied routes the protocol's parse and deliver around the pipeline's plan,
+ * meter and dispatch.
  */
 export function createHttpServer(gateway: Gateway): Server {
-  const router = new Router();
+  const router = new Router<ComposedRoute>();
   const routes = [...opsRoutes, ...openAIRoutes, ...anthropicRoutes, ...seedRoutes, ...providerAdminRoutes];
-  for (const route of routes) router.add(route);
-  const masterKeyHash =
-    gateway.config.auth.masterKey === undefined ? undefined : digest(gateway.config.auth.masterKey);
+  for (const route of routes) {
+    router.add({
+      method: route.method,
+      path: route.path,
+      authenticated: route.authenticated,
+      errorShape: route.errorShape,
+      run: compose(chainOf(gateway, route)),
+    });
+  }
   const cors = corsPolicy(gateway.config.server.corsOrigins);
 
   // Node's own requestTimeout would cut long streams; the per-request deadline below bounds them instead.
@@ -44,7 +50,7 @@ export function createHttpServer(gateway: Gateway): Server {
   server.on('clientError', answerMalformedRequest);
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const startedAt = performance.now();
+    const receivedAt = performance.now();
     const offered = request.headers['x-request-id'];
     const requestId = typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
     response.setHeader('x-request-id', requestId);
@@ -81,18 +87,6 @@ export function createHttpServer(gateway: Gateway): Server {
       );
       return;
     }
-    if (route.authenticated && masterKeyHash !== undefined && !authorized(request, masterKeyHash)) {
-      drainAndSend(
-        request,
-        response,
-        new NexusError(
-          'invalid_api_key',
-          'Missing or invalid API key. Send it as Authorization: Bearer <key> or X-API-Key.',
-        ),
-        route.errorShape,
-      );
-      return;
-    }
 
     const controller = new AbortController();
     const deadline = setTimeout(
@@ -103,83 +97,52 @@ export function createHttpServer(gateway: Gateway): Server {
       if (!response.writableFinished) controller.abort(new ClientClosedError('client closed the connection'));
     };
     response.once('close', onClose);
-    const exchange: Exchange = {
+    const exchange = new Exchange({
+      id: requestId,
+      receivedAt,
+      method,
+      path,
+      headers: request.headers,
+      signal: controller.signal,
       request,
       response,
-      requestId,
-      startedAt,
-      signal: controller.signal,
-      record: {},
-    };
+    });
     gateway.state.inFlight++;
     try {
-      await route.handler(gateway, exchange);
+      await route.run(exchange);
     } catch (error) {
-      fail(exchange, route, error);
+      // The error stage answers every failure; only a bug in answering itself lands here.
+      gateway.log.error({ requestId, err: error }, 'unhandled error while answering');
+      response.destroy();
     } finally {
       clearTimeout(deadline);
       gateway.state.inFlight--;
-      accessLog(exchange, method, path);
     }
-  }
-
-  function fail(exchange: Exchange, route: Route, error: unknown) {
-    const { response, request, record } = exchange;
-    if (
-      error instanceof ClientClosedError ||
-      (error as { clientClosed?: boolean }).clientClosed === true ||
-      (exchange.signal.aborted && exchange.signal.reason instanceof ClientClosedError)
-    ) {
-      record.errorCode = 'client_closed';
-      return;
-    }
-    const failure = isNexusError(error)
-      ? error
-      : new NexusError('internal_error', 'Internal error.', { cause: error });
-    record.errorCode = failure.code;
-    if (failure.code === 'internal_error') {
-      gateway.log.error({ requestId: exchange.requestId, err: error }, 'unhandled error');
-    }
-    if (response.headersSent) {
-      response.destroy();
-      return;
-    }
-    drainAndSend(request, response, failure, route.errorShape);
-  }
-
-  function accessLog(exchange: Exchange, method: string, path: string) {
-    const { record, response } = exchange;
-    gateway.log.info(
-      {
-        requestId: exchange.requestId,
-        method,
-        path,
-        status: response.statusCode,
-        durationMs: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
-        ...record,
-      },
-      'request',
-    );
   }
 
   return server;
 }
 
-/**
- * Sends an error. When the request body was not read (oversize, refused early) the connection is closed after
- * the reply, so an unread body cannot be mistaken for the next request.
- */
-function drainAndSend(
-  request: IncomingMessage,
-  response: ServerResponse,
-  error: NexusError,
-  shape: Route['errorShape'],
-) {
-  if (!request.complete) {
-    response.setHeader('connection', 'close');
-    request.resume();
+interface ComposedRoute extends RouteEntry {
+  readonly authenticated: boolean;
+  readonly run: (exchange: Exchange) => Promise<void>;
+}
+
+/** The stages of one route, in order (pipeline/chain.ts). */
+function chainOf(gateway: Gateway, route: Route): EdgeStage[] {
+  const answerErrors = createAnswerErrors(route.errorShape, gateway.log);
+  if (route.kind === 'plain') {
+    return plainChain(gateway.stages, {
+      authenticated: route.authenticated,
+      answerErrors,
+      handle: route.handle(gateway),
+    });
   }
-  sendError(response, error, shape);
+  return proxyChain(gateway.stages, {
+    answerErrors,
+    parse: route.parse(gateway),
+    deliver: route.deliver(gateway),
+  });
 }
 
 /**
@@ -202,21 +165,6 @@ function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
   socket.end(
     `${head}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-function authorized(request: IncomingMessage, expected: Buffer): boolean {
-  const header = request.headers.authorization;
-  const bearer =
-    typeof header === 'string' && /^Bearer\s+/i.test(header)
-      ? header.replace(/^Bearer\s+/i, '').trim()
-      : undefined;
-  const apiKey = request.headers['x-api-key'];
-  const offered = bearer ?? (typeof apiKey === 'string' ? apiKey.trim() : undefined);
-  return offered !== undefined && offered !== '' && timingSafeEqual(digest(offered), expected);
 }
 
 function corsPolicy(origins: readonly string[]) {

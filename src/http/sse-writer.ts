@@ -1,7 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
-import type { Usage } from '../core/openai-types.ts';
-import type { ChatStream } from '../providers/types.ts';
+import { clientLeft } from '../core/call-signal.ts';
+import { isNexusError, NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import { clientNotified } from '../pipeline/dispatch-messages.ts';
+import type { MessagesBatch } from '../pipeline/request.ts';
+import { anthropicErrorEvent } from '../protocols/anthropic/errors.ts';
+import type { StreamBatch } from '../providers/types.ts';
+import type { Exchange } from './exchange.ts';
 
 export const sseHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -10,62 +14,99 @@ export const sseHeaders = {
   'x-accel-buffering': 'no',
 } as const;
 
-export interface PumpResult {
-  /** True when at least one byte of the body reached the socket. */
-  readonly started: boolean;
+/** How one protocol puts its batches on the wire. */
+export interface SseFraming<B> {
+  /** The wire text of one batch; '' when it has nothing for the client. */
+  text(batch: B): string;
+  /** Whether this batch completes the answer (the client's stream ends with it while the upstream drains). */
+  completes(batch: B): boolean;
+  /** Written after the last batch of a complete stream (OpenAI's `data: [DONE]`; nothing for Anthropic). */
+  readonly end: string;
+  /** The one event that ends a stream broken after its first byte. */
+  errorEvent(error: NexusError, requestId: string): string;
 }
 
+/** OpenAI chat chunks: `data: <chunk>` per event (the upstream's own text when valid), `data: [DONE]` last. */
+export const openAIFraming: SseFraming<StreamBatch> = {
+  text(batch) {
+    let text = '';
+    for (const event of batch) {
+      if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
+    }
+    return text;
+  },
+  completes: (batch) => batch.complete === true,
+  end: 'data: [DONE]\n\n',
+  errorEvent: (error) => `data: ${JSON.stringify(toOpenAIErrorBody(error))}\n\n`,
+};
+
+/** Anthropic events: `event: <name>` and its `data:` lines; the stream ends after `message_stop`. */
+export const anthropicFraming: SseFraming<MessagesBatch> = {
+  text(batch) {
+    let text = '';
+    for (const event of batch) {
+      const name = event.event === undefined ? '' : `event: ${event.event}\n`;
+      text += `${name}data: ${event.data.includes('\n') ? event.data.split('\n').join('\ndata: ') : event.data}\n\n`;
+    }
+    return text;
+  },
+  completes: () => false,
+  end: '',
+  errorEvent: (error, requestId) => anthropicErrorEvent(error, requestId),
+};
+
 /**
- * The respond stage for streams: writes each upstream batch as OpenAI `data:` events in one write, waits for
- * `drain` when the client reads slower than the upstream sends (so memory stays bounded), and ends with
- * `data: [DONE]`. It returns normally only when the upstream stream completed; errors propagate with
- * `started` attached so the caller knows whether it can still answer with a status code.
+ * The one SSE writer, for both protocols: each upstream batch in one write, waiting for `drain` when the client
+ * reads slower than the upstream sends (so memory stays bounded and backpressure reaches the upstream socket);
+ * `onStart` runs just before the first byte (the response headers). A failure before the first byte
+ * propagates, so the edge can still answer with a status; after it, the stream ends with the protocol's error
+ * event and never with a clean end, and the code goes on the request's record. A client that left gets
+ * nothing more.
  */
-export async function pumpChatStream(
-  response: ServerResponse,
-  stream: ChatStream,
-  onFirstWrite: () => void,
-  onUsage: (usage: Usage) => void,
+export async function writeSse<B>(
+  exchange: Exchange,
+  stream: AsyncIterable<B>,
+  framing: SseFraming<B>,
+  onStart: () => void,
 ): Promise<void> {
+  const { response } = exchange;
   let started = false;
   let ended = false;
+  const start = () => {
+    started = true;
+    onStart();
+    response.writeHead(200, sseHeaders);
+  };
   try {
     for await (const batch of stream) {
       if (ended) continue;
-      let text = '';
-      for (const event of batch) {
-        if (event.chunk.usage != null) onUsage(event.chunk.usage);
-        if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
-      }
-      if (text === '' && batch.complete !== true) continue;
-      if (!started) {
-        started = true;
-        onFirstWrite();
-      }
-      if (batch.complete === true) {
+      const text = framing.text(batch);
+      const completes = framing.completes(batch);
+      if (text === '' && !completes) continue;
+      if (!started) start();
+      if (completes) {
         // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
         ended = true;
-        response.end(`${text}data: [DONE]\n\n`);
+        response.end(text + framing.end);
       } else if (!response.write(text)) await drained(response);
     }
   } catch (error) {
-    throw Object.assign(error instanceof Error ? error : new Error(String(error)), {
-      streamStarted: started,
-    });
+    if (!started || clientLeft(exchange.signal)) throw error;
+    const failure = isNexusError(error)
+      ? error
+      : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
+    exchange.errorCode = failure.code;
+    if (response.writableEnded || response.destroyed) return;
+    response.end(clientNotified(error) ? undefined : framing.errorEvent(failure, exchange.id));
+    return;
   }
   if (ended) return;
-  if (!started) onFirstWrite();
-  response.end('data: [DONE]\n\n');
-}
-
-/** Ends a stream whose upstream broke after the first byte: an OpenAI error event, and no `[DONE]`. */
-export function endWithStreamError(response: ServerResponse, error: NexusError): void {
-  if (response.writableEnded || response.destroyed) return;
-  response.end(`data: ${JSON.stringify(toOpenAIErrorBody(error))}\n\n`);
+  if (!started) start();
+  response.end(framing.end);
 }
 
 /** Resolves on `drain`; rejects if the client closes first. */
-export function drained(response: ServerResponse): Promise<void> {
+function drained(response: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       response.off('close', onClose);
@@ -78,8 +119,4 @@ export function drained(response: ServerResponse): Promise<void> {
     response.once('drain', onDrain);
     response.once('close', onClose);
   });
-}
-
-export function streamStarted(error: unknown): boolean {
-  return (error as { streamStarted?: boolean }).streamStarted === true;
 }

@@ -7,6 +7,7 @@ import type {
   EmbeddingsRequest,
   EmbeddingsResponse,
 } from '../core/openai-types.ts';
+import type { Warning } from '../core/warning.ts';
 
 /**
  * The contract between the pipeline and a provider adapter. Adapters are pure converters plus one HTTP
@@ -45,17 +46,13 @@ export interface UpstreamTarget {
   readonly modelSpec: ModelSpec | undefined;
 }
 
-/** A parameter that could not be passed on as given; reported in `x-nexus-warnings` and the request log. */
-export interface Warning {
-  readonly param: string;
-  readonly message: string;
-}
+export type { Warning };
 
 export interface CallContext {
   readonly requestId: string;
   /** Aborted when the client goes away or the request deadline passes. */
   readonly signal: CallSignal;
-  /** Adapters push what they dropped or changed. */
+  /** Adapters push what they dropped or changed; each attempt has its own list (its AttemptRecord's). */
   readonly warnings: Warning[];
 }
 

@@ -1,9 +1,9 @@
 import { AttemptAbort, type CallSignal, clientLeft, delay } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
-import type { InstanceStats } from '../core/instance-stats.ts';
-import type { PlanStep, RoutePlan } from '../core/resolve-model.ts';
-import type { CallContext, UpstreamTarget, Warning } from '../providers/types.ts';
+import type { CallContext, UpstreamTarget } from '../providers/types.ts';
+import { AttemptRecord } from './attempt-record.ts';
 import type { CircuitBreakers } from './circuit-breaker.ts';
+import type { InstanceStats } from './instance-stats.ts';
 import type { RejectedKeys } from './rejected-keys.ts';
 import {
   backoffMs,
@@ -12,28 +12,17 @@ import {
   isContextLengthError,
   retryDefaults,
 } from './retry-policy.ts';
+import type { PlanStep, RoutePlan } from './route-plan.ts';
 import type { RoutingMode, RoutingView, TargetOrderer } from './routing.ts';
 import { abortReasonOr } from './stream-attempt.ts';
 
-/** One upstream attempt as the request log records it; every attempt is recorded exactly once. */
-export interface AttemptRecord {
-  readonly instance: string;
-  readonly model: string;
-  outcome: 'ok' | 'failed' | 'cancelled' | 'pending';
-  errorCode?: string;
-  /** Milliseconds from sending to the verdict. */
-  ms?: number;
-  /** Set on the backup attempt of a hedged pair. */
-  hedge?: true;
-  /** Set on an attempt that resumed a stream broken after its first byte. */
-  continuation?: true;
-  /** Set on an attempt sent through an open circuit or a refused key because no other route was left. */
-  lastResort?: true;
-  /**
-   * What the adapter could not pass on for this attempt when it failed. The winning attempt's warnings are the
-   * request's own (`CallContext.warnings`, `x-nexus-warnings`); a failed attempt's never reach the reply.
-   */
-  warnings?: readonly Warning[];
+export { AttemptRecord };
+
+/** What the loop knows of the request: its id (sent upstream where a provider takes one) and its signal. */
+export interface RequestContext {
+  readonly requestId: string;
+  /** Aborted when the client leaves or a deadline passes. */
+  readonly signal: CallSignal;
 }
 
 export interface LoopDependencies {
@@ -90,7 +79,7 @@ type Outcome<T> =
 export async function runAttempts<T>(
   dependencies: LoopDependencies,
   plan: RoutePlan,
-  context: CallContext,
+  context: RequestContext,
   options: LoopOptions,
   call: AttemptCall<T>,
 ): Promise<{ target: UpstreamTarget; value: T; record: AttemptRecord }> {
@@ -188,33 +177,35 @@ function isLastResort(dependencies: LoopDependencies, options: LoopOptions, targ
 }
 
 /**
- * One attempt: its own warnings (kept for the request only if it wins), its own time limit when the loop has
- * one, its verdict on failure. Rejects only when the client left or something that is not a NexusError
- * escaped (a bug); every upstream failure comes back as `{ok: false}`.
+ * One attempt: its own record (warnings, usage), its own time limit when the loop has one, its verdict on
+ * failure. Rejects only when the client left or something that is not a NexusError escaped (a bug); every
+ * upstream failure comes back as `{ok: false}`.
  */
 async function attemptOnce<T>(
   dependencies: LoopDependencies,
-  context: CallContext,
+  context: RequestContext,
   options: LoopOptions,
   target: UpstreamTarget,
   call: AttemptCall<T>,
   lastResort: boolean,
 ): Promise<Outcome<T>> {
-  const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
-  if (lastResort) record.lastResort = true;
+  const record = new AttemptRecord(target);
+  record.lastResort = lastResort;
   options.attempts.push(record);
-  const warningsBefore = context.warnings.length;
-  const limit = attemptLimit(context, options.attemptTimeoutMs, target);
+  const limit = attemptLimit(context.signal, options.attemptTimeoutMs, target);
+  const attemptContext: CallContext = {
+    requestId: context.requestId,
+    signal: limit?.abort ?? context.signal,
+    warnings: record.warnings,
+  };
   const started = performance.now();
   dependencies.stats.started(target.instance.id);
   try {
-    const value = await call(target, limit?.context ?? context, record);
+    const value = await call(target, attemptContext, record);
     return { ok: true, value, record };
   } catch (thrown) {
     const error = limit === undefined ? thrown : abortReasonOr(limit.abort, thrown);
     record.ms = Math.round(performance.now() - started);
-    // A failed attempt's warnings describe a request that was never answered: off the reply, onto its record.
-    if (context.warnings.length > warningsBefore) record.warnings = context.warnings.splice(warningsBefore);
     settleFailure(dependencies, target, record, error, context.signal);
     if (!isNexusError(error) || clientLeft(context.signal)) throw error;
     return { ok: false, error };
@@ -224,9 +215,9 @@ async function attemptOnce<T>(
 }
 
 /** The attempt's own abort under the request's, aborted with `upstream_timeout` after `timeoutMs`. */
-function attemptLimit(context: CallContext, timeoutMs: number | undefined, target: UpstreamTarget) {
+function attemptLimit(signal: CallSignal, timeoutMs: number | undefined, target: UpstreamTarget) {
   if (timeoutMs === undefined || timeoutMs <= 0) return undefined;
-  const abort = new AttemptAbort(context.signal);
+  const abort = new AttemptAbort(signal);
   const timer = setTimeout(
     () =>
       abort.abort(
@@ -236,7 +227,6 @@ function attemptLimit(context: CallContext, timeoutMs: number | undefined, targe
   );
   return {
     abort,
-    context: { ...context, signal: abort } satisfies CallContext,
     clear() {
       clearTimeout(timer);
       abort.release();

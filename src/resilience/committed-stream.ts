@@ -1,19 +1,12 @@
-import { type AttemptAbort, clientLeft } from '../core/call-signal.ts';
+import { clientLeft } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
-import type { ChatRequest } from '../core/openai-types.ts';
-import type { RoutePlan } from '../core/resolve-model.ts';
-import {
-  type CallContext,
-  type ChatStream,
-  markComplete,
-  type StreamBatch,
-  type StreamEvent,
-  type UpstreamTarget,
-} from '../providers/types.ts';
+import type { Usage } from '../core/openai-types.ts';
+import type { CallContext, UpstreamTarget } from '../providers/types.ts';
 import {
   type AttemptRecord,
   type LoopDependencies,
   type LoopOptions,
+  type RequestContext,
   runAttempts,
   settleFailure,
   settleSuccess,
@@ -21,106 +14,106 @@ import {
 } from './attempt-loop.ts';
 import type { OpenAttempt } from './hedge.ts';
 import { countsAgainstInstance } from './retry-policy.ts';
+import type { RoutePlan } from './route-plan.ts';
 import { abortReasonOr, type StreamTimeouts } from './stream-attempt.ts';
 
-export interface CommitOptions {
-  readonly dependencies: Pick<LoopDependencies, 'stats' | 'breakers' | 'rejectedKeys'>;
+/**
+ * How a broken stream resumes on another target (a model group's `streamRecovery: continue`). The committed
+ * stream shows it every batch it delivers; after a break it asks whether resuming makes sense and, if so,
+ * runs the attempt loop once more with `reopen`, then passes the new attempt's batches through `rewrite`.
+ */
+export interface StreamResume<B> {
+  observe(batch: B): void;
+  /** False when what the client has seen cannot be continued (a tool call in flight). */
+  possible(): boolean;
+  reopen(target: UpstreamTarget, context: CallContext): Promise<OpenAttempt<B>>;
+  rewrite(batch: B): B;
+}
+
+export interface CommitOptions<B> {
   readonly loop: LoopDependencies;
   readonly plan: RoutePlan;
-  readonly request: ChatRequest;
-  readonly context: CallContext;
+  readonly context: RequestContext;
   readonly options: LoopOptions;
   readonly timeouts: StreamTimeouts;
   readonly target: UpstreamTarget;
   readonly record: AttemptRecord;
-  readonly opened: OpenAttempt['opened'];
-  readonly controller: AttemptAbort;
-  /** `error`: a break after the first byte ends the stream with an error; `continue`: resume elsewhere. */
-  readonly recovery: 'error' | 'continue';
-  readonly reopen: (target: UpstreamTarget, context: CallContext, body: ChatRequest) => Promise<OpenAttempt>;
-  /** Runs once when the stream ends, however it ends (clears a group deadline). */
-  readonly onEnd?: () => void;
+  readonly opened: OpenAttempt<B>;
+  /** The usage a batch carries (canonical), recorded on the attempt that produced it. */
+  readonly usageOf: (batch: B) => Usage | undefined;
+  /** Absent: a break after the first byte ends the stream with an error. */
+  readonly resume?: StreamResume<B> | undefined;
   /** Told the new target when the stream resumes elsewhere. */
-  readonly onResumed?: ((target: UpstreamTarget) => void) | undefined;
-}
-
-/** What the client has been sent so far, to resume from it. */
-interface Partial {
-  text: string;
-  toolCalls: boolean;
-  id: string | undefined;
+  readonly onResumed?: ((target: UpstreamTarget, record: AttemptRecord) => void) | undefined;
 }
 
 /**
  * The stream the client receives once an attempt has committed: the head batches read while waiting for the
  * first token, then the rest under an inter-event stall timer. It records the attempt's verdict when the
- * stream ends (success, a counted failure, or no verdict when the client left). A failure after the first byte
- * either propagates (the edge ends the client's stream with an error event, never `[DONE]`), or, with
- * `recovery: continue` and a text-only partial answer, resumes on another instance: the conversation plus the
- * partial answer go to the next target, whose continuation is streamed on under the original chunk id. The
- * resumed attempt is marked `continuation` in the record.
+ * stream ends (success, a counted failure, or no verdict when the client left) and the usage each batch
+ * carries on the attempt that produced it. A failure after the first byte either propagates (the edge ends
+ * the client's stream with an error event, never a clean end), or, with a `resume` strategy, continues on
+ * another instance; the resumed attempt is marked `continuation` in the record.
  *
  * A plain iterator rather than generator layers: it sits on every streamed batch, and one promise per batch is
- * all it costs.
+ * all it costs. `onEnd` callbacks run once, synchronously, when the stream ends however it ends (the meter
+ * prices the request there; a group deadline is cleared).
  */
-export function commitStream(options: CommitOptions): ChatStream {
-  return new CommittedStream(options);
-}
-
-class CommittedStream implements AsyncIterableIterator<StreamBatch> {
-  readonly #options: CommitOptions;
+export class CommittedStream<B> implements AsyncIterableIterator<B> {
+  readonly #options: CommitOptions<B>;
   #target: UpstreamTarget;
   #record: AttemptRecord;
-  #opened: OpenAttempt['opened'];
-  #controller: AttemptAbort;
+  #opened: OpenAttempt<B>;
   #started = performance.now();
   #resumed = false;
-  #partial: Partial | undefined;
   #exclude: Set<string> | undefined;
   /** Armed only while waiting on the upstream, so a client slow to read (backpressure) is not a stall. */
   #stallTimer: NodeJS.Timeout | undefined;
   #waiting = false;
   #ended = false;
+  #onEnd: Array<() => void> = [];
 
-  constructor(options: CommitOptions) {
+  constructor(options: CommitOptions<B>) {
     this.#options = options;
-    ({
-      target: this.#target,
-      record: this.#record,
-      opened: this.#opened,
-      controller: this.#controller,
-    } = options);
-    if (options.recovery === 'continue') this.#partial = { text: '', toolCalls: false, id: undefined };
+    this.#target = options.target;
+    this.#record = options.record;
+    this.#opened = options.opened;
+  }
+
+  /** The target serving the stream now (another one after a resume). */
+  get target(): UpstreamTarget {
+    return this.#target;
+  }
+
+  /** Runs `callback` once when the stream ends, however it ends (at once if it already has). */
+  onEnd(callback: () => void): void {
+    if (this.#ended) callback();
+    else this.#onEnd.push(callback);
   }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
-  async next(): Promise<IteratorResult<StreamBatch, undefined>> {
+  async next(): Promise<IteratorResult<B, undefined>> {
     if (this.#ended) return { done: true, value: undefined };
-    const first = this.#opened.head.shift();
+    const first = this.#opened.opened.head.shift();
     if (first !== undefined) return this.#deliver(first);
     for (;;) {
-      let next: IteratorResult<StreamBatch, void>;
+      let next: IteratorResult<B, void>;
       this.#armStall();
       try {
-        next = await this.#opened.iterator.next();
+        next = await this.#opened.opened.iterator.next();
       } catch (error) {
         this.#waiting = false;
-        await this.#recover(abortReasonOr(this.#controller, error));
-        const resumedFirst = this.#opened.head.shift();
+        await this.#recover(abortReasonOr(this.#opened.controller, error));
+        const resumedFirst = this.#opened.opened.head.shift();
         if (resumedFirst !== undefined) return this.#deliver(resumedFirst);
         continue;
       }
       this.#waiting = false;
       if (next.done === true) {
-        settleSuccess(
-          this.#options.dependencies,
-          this.#target,
-          this.#record,
-          performance.now() - this.#started,
-        );
+        settleSuccess(this.#options.loop, this.#target, this.#record, performance.now() - this.#started);
         this.#end();
         return { done: true, value: undefined };
       }
@@ -129,18 +122,22 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
   }
 
   /** The consumer stopped early (the client left): no verdict on the instance, and the upstream is released. */
-  async return(): Promise<IteratorResult<StreamBatch, undefined>> {
+  async return(): Promise<IteratorResult<B, undefined>> {
     if (this.#ended) return { done: true, value: undefined };
-    settleWithoutVerdict(this.#options.dependencies, this.#target, this.#record, 'cancelled');
+    settleWithoutVerdict(this.#options.loop, this.#target, this.#record, 'cancelled');
     this.#record.ms = Math.round(performance.now() - this.#started);
     this.#end();
-    await this.#opened.iterator.return?.();
+    await this.#opened.opened.iterator.return?.();
     return { done: true, value: undefined };
   }
 
-  #deliver(batch: StreamBatch): IteratorResult<StreamBatch, undefined> {
-    if (this.#partial !== undefined) observe(this.#partial, batch);
-    return { done: false, value: this.#resumed ? rewriteContinuation(batch, this.#partial?.id) : batch };
+  #deliver(batch: B): IteratorResult<B, undefined> {
+    const usage = this.#options.usageOf(batch);
+    if (usage !== undefined) this.#record.usage = usage;
+    const resume = this.#options.resume;
+    if (resume === undefined) return { done: false, value: batch };
+    resume.observe(batch);
+    return { done: false, value: this.#resumed ? resume.rewrite(batch) : batch };
   }
 
   #armStall() {
@@ -160,7 +157,7 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
       this.#stallTimer?.refresh();
       return;
     }
-    this.#controller.abort(
+    this.#opened.controller.abort(
       new NexusError(
         'stream_interrupted',
         `${this.#target.instance.name} stream stalled for more than ${stallMs} ms.`,
@@ -168,36 +165,32 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     );
   }
 
-  /**
-   * Records the failed attempt, then either resumes on another instance (the `continue` recovery, for a
-   * text-only partial answer) or ends the stream by throwing the failure.
-   */
+  /** Records the failed attempt, then either resumes on another instance or ends the stream by throwing. */
   async #recover(error: unknown): Promise<void> {
     const options = this.#options;
     this.#record.ms = Math.round(performance.now() - this.#started);
-    settleFailure(options.dependencies, this.#target, this.#record, error, options.context.signal);
-    const partial = this.#partial;
+    settleFailure(options.loop, this.#target, this.#record, error, options.context.signal);
+    const resume = options.resume;
     if (
-      partial === undefined ||
+      resume === undefined ||
       clientLeft(options.context.signal) ||
       !countsAgainstInstance(error) ||
-      partial.toolCalls
+      !resume.possible()
     ) {
       this.#end();
       throw error;
     }
     this.#exclude ??= new Set(options.options.exclude ?? []);
     this.#exclude.add(this.#target.instance.id);
-    this.#controller.release();
-    let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt>>>;
+    this.#opened.controller.release();
+    let next: Awaited<ReturnType<typeof runAttempts<OpenAttempt<B>>>>;
     try {
       next = await runAttempts(
         options.loop,
         options.plan,
         options.context,
         { ...options.options, exclude: this.#exclude },
-        (candidate, attemptContext) =>
-          options.reopen(candidate, attemptContext, continuationRequest(options.request, partial.text)),
+        (candidate, attemptContext) => resume.reopen(candidate, attemptContext),
       );
     } catch {
       this.#end();
@@ -206,8 +199,8 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     next.record.continuation = true;
     this.#target = next.target;
     this.#record = next.record;
-    ({ opened: this.#opened, controller: this.#controller } = next.value);
-    options.onResumed?.(next.target);
+    this.#opened = next.value;
+    options.onResumed?.(next.target, next.record);
     this.#resumed = true;
     this.#started = performance.now();
   }
@@ -216,53 +209,8 @@ class CommittedStream implements AsyncIterableIterator<StreamBatch> {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
-    this.#controller.release();
-    this.#options.onEnd?.();
+    this.#opened.controller.release();
+    for (const callback of this.#onEnd) callback();
+    this.#onEnd = [];
   }
-}
-
-function observe(partial: Partial, batch: readonly StreamEvent[]) {
-  for (const event of batch) {
-    if (event.hidden === true) continue;
-    if (partial.id === undefined && event.chunk.id !== '') partial.id = event.chunk.id;
-    for (const choice of event.chunk.choices) {
-      if (typeof choice.delta.content === 'string') partial.text += choice.delta.content;
-      if ((choice.delta.tool_calls?.length ?? 0) > 0) partial.toolCalls = true;
-    }
-  }
-}
-
-/** The resumed attempt's chunks, under the original id and without a second role chunk. */
-function rewriteContinuation(batch: StreamBatch, id: string | undefined): StreamBatch {
-  const out: StreamEvent[] = [];
-  for (const event of batch) {
-    const choices = event.chunk.choices.map((choice) => {
-      const { role: _role, ...delta } = choice.delta;
-      return { ...choice, delta };
-    });
-    const roleOnly =
-      choices.every((choice) => Object.keys(choice.delta).length === 0 || choice.delta.content === '') &&
-      choices.every((choice) => choice.finish_reason == null) &&
-      event.chunk.usage == null;
-    if (roleOnly && event.chunk.choices.length > 0) continue;
-    const chunk = { ...event.chunk, id: id ?? event.chunk.id, choices };
-    out.push(event.hidden === true ? { chunk, raw: undefined, hidden: true } : { chunk, raw: undefined });
-  }
-  return batch.complete === true ? markComplete(out) : out;
-}
-
-/** Asks the next model to carry on from exactly where the broken stream stopped. */
-export function continuationRequest(request: ChatRequest, partialText: string): ChatRequest {
-  return {
-    ...request,
-    messages: [
-      ...request.messages,
-      { role: 'assistant', content: partialText },
-      {
-        role: 'user',
-        content:
-          'Your previous reply was cut off. Continue it exactly from where it stopped, without repeating anything and without any preamble.',
-      },
-    ],
-  };
 }

@@ -1,26 +1,28 @@
 import { AttemptAbort } from '../core/call-signal.ts';
-import type { RoutePlan } from '../core/resolve-model.ts';
 import type { CallContext, UpstreamTarget } from '../providers/types.ts';
 import {
-  type AttemptRecord,
+  AttemptRecord,
   type LoopDependencies,
   type LoopOptions,
+  type RequestContext,
   routingView,
   settleFailure,
 } from './attempt-loop.ts';
+import type { RoutePlan } from './route-plan.ts';
 import type { OpenedStream } from './stream-attempt.ts';
 
-export interface OpenAttempt {
-  readonly opened: OpenedStream;
+/** A stream attempt that has committed (its first real event arrived), with its own abort. */
+export interface OpenAttempt<B> {
+  readonly opened: OpenedStream<B>;
   /** The attempt's own abort; `release()` it when the attempt ends. */
   readonly controller: AttemptAbort;
 }
 
-type Open = (target: UpstreamTarget, context: CallContext) => Promise<OpenAttempt>;
+type Open<B> = (target: UpstreamTarget, context: CallContext) => Promise<OpenAttempt<B>>;
 
-export interface HedgeResult {
+export interface HedgeResult<B> {
   /** The attempt that delivered its first token first, when either did. */
-  readonly won: { target: UpstreamTarget; value: OpenAttempt; record: AttemptRecord } | undefined;
+  readonly won: { target: UpstreamTarget; value: OpenAttempt<B>; record: AttemptRecord } | undefined;
   /** Instances already tried, so the ordinary loop does not repeat them. */
   readonly tried: ReadonlySet<string>;
   /** Why the racers failed, when they all did: the error to report if nothing else can be tried. */
@@ -39,13 +41,13 @@ class HedgeLost extends Error {
  * attempts are on the record and billed as they actually ran. With no TTFT history yet (fewer than five
  * samples) there is nothing to hedge against, and the ordinary loop runs instead.
  */
-export async function tryHedged(
+export async function tryHedged<B>(
   dependencies: LoopDependencies,
   plan: RoutePlan,
-  context: CallContext,
+  context: RequestContext,
   options: LoopOptions,
-  open: Open,
-): Promise<HedgeResult | undefined> {
+  open: Open<B>,
+): Promise<HedgeResult<B> | undefined> {
   const step = plan.steps[0];
   if (step === undefined) return undefined;
   const ordered = dependencies.orderer.order(
@@ -68,17 +70,17 @@ export async function tryHedged(
     record: AttemptRecord;
     started: number;
     race: AttemptAbort;
-    promise: Promise<OpenAttempt>;
+    promise: Promise<OpenAttempt<B>>;
   };
   const start = (target: UpstreamTarget, hedge: boolean): Racer => {
     tried.add(target.instance.id);
-    const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
-    if (hedge) record.hedge = true;
+    const record = new AttemptRecord(target);
+    record.hedge = hedge;
     options.attempts.push(record);
     dependencies.stats.started(target.instance.id);
     // Each racer gets its own signal under the request's, so the loser can be cancelled alone.
     const race = new AttemptAbort(context.signal);
-    const promise = open(target, { ...context, signal: race });
+    const promise = open(target, { requestId: context.requestId, signal: race, warnings: record.warnings });
     promise.finally(() => race.release()).catch(() => {});
     return { target, record, started: performance.now(), race, promise };
   };
@@ -89,13 +91,13 @@ export async function tryHedged(
     dependencies.breakers.release(racer.target.deployment);
   };
 
-  return new Promise<HedgeResult>((resolve) => {
+  return new Promise<HedgeResult<B>>((resolve) => {
     const racers: Racer[] = [];
     let settled = false;
     let failures = 0;
     let lastError: unknown;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (won: HedgeResult['won']) => {
+    const finish = (won: HedgeResult<B>['won']) => {
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
       resolve({ won, tried, lastError });

@@ -1,6 +1,6 @@
-import type { WeightedTarget } from '../core/resolve-model.ts';
 import type { UpstreamTarget } from '../providers/types.ts';
 import type { BreakerSnapshot } from './circuit-breaker.ts';
+import type { WeightedTarget } from './route-plan.ts';
 
 export const routingModes = [
   'smart',
@@ -17,7 +17,7 @@ export function isRoutingMode(value: string): value is RoutingMode {
 }
 
 export interface RoutingView {
-  /** Health score, 0..1 (core/instance-stats.ts). */
+  /** Health score, 0..1 (resilience/instance-stats.ts). */
   score(instanceId: string): number;
   /** Latency EWMA in milliseconds; 0 when unmeasured. */
   latency(instanceId: string): number;

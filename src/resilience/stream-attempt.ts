@@ -1,7 +1,7 @@
 import type { AttemptAbort } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 import type { ChatCompletionChunk } from '../core/openai-types.ts';
-import type { ChatStream, StreamBatch, StreamEvent } from '../providers/types.ts';
+import type { StreamBatch, StreamEvent } from '../providers/types.ts';
 
 /** Timeouts for one stream attempt, in milliseconds; 0 disables each. */
 export interface StreamTimeouts {
@@ -10,29 +10,31 @@ export interface StreamTimeouts {
 }
 
 /** A stream whose first real event has arrived: safe to commit to the client. */
-export interface OpenedStream {
+export interface OpenedStream<B> {
   /**
    * Batches read while waiting for the first real event, to send first. The committed stream takes them out as
    * it delivers them, so a whole answer that arrived in the first read is not held for the rest of the request.
    */
-  readonly head: StreamBatch[];
-  readonly iterator: AsyncIterator<StreamBatch, void>;
+  readonly head: B[];
+  readonly iterator: AsyncIterator<B, void>;
   /** Milliseconds from sending the request to the first real event. */
   readonly ttftMs: number;
 }
 
 /**
- * Opens a stream and waits for its first real event (content, a tool call, a finish or usage; a role-only
- * chunk does not count) within `firstTokenMs`. Until then nothing has reached the client, so any failure,
- * the first-token timeout included, can fail over invisibly. The timeout aborts `controller` with an
- * `upstream_timeout` error, which the adapter rethrows.
+ * Opens a stream and waits for its first real event (`isReal`: content, a tool call, a finish or usage; a
+ * role-only chunk or Anthropic's `message_start` does not count) within `firstTokenMs`. Until then nothing has
+ * reached the client, so any failure, the first-token timeout included, can fail over invisibly. The timeout
+ * aborts `controller` with an `upstream_timeout` error, which the adapter rethrows. Generic over the batch
+ * type, so OpenAI chunk streams and Anthropic event streams (`/v1/messages`) commit by the same rule.
  */
-export async function openUntilFirstToken(
-  open: () => Promise<ChatStream>,
+export async function openUntilFirstToken<B>(
+  open: () => Promise<AsyncIterable<B>>,
   controller: AttemptAbort,
   timeouts: StreamTimeouts,
   providerName: string,
-): Promise<OpenedStream> {
+  isReal: (batch: B) => boolean,
+): Promise<OpenedStream<B>> {
   const started = performance.now();
   const timer =
     timeouts.firstTokenMs > 0
@@ -50,7 +52,7 @@ export async function openUntilFirstToken(
   try {
     const stream = await open();
     const iterator = stream[Symbol.asyncIterator]();
-    const head: StreamBatch[] = [];
+    const head: B[] = [];
     for (;;) {
       const next = await iterator.next();
       if (next.done === true) {
@@ -58,7 +60,7 @@ export async function openUntilFirstToken(
         return { head, iterator, ttftMs: performance.now() - started };
       }
       head.push(next.value);
-      if (next.value.some(isSubstantial)) return { head, iterator, ttftMs: performance.now() - started };
+      if (isReal(next.value)) return { head, iterator, ttftMs: performance.now() - started };
     }
   } catch (error) {
     throw abortReasonOr(controller, error);
@@ -73,6 +75,11 @@ export async function openUntilFirstToken(
  */
 export function abortReasonOr(controller: AttemptAbort, error: unknown): unknown {
   return controller.aborted && controller.reason instanceof NexusError ? controller.reason : error;
+}
+
+/** An OpenAI chunk batch is real once any of its events is (see `isSubstantial`). */
+export function chatBatchIsReal(batch: StreamBatch): boolean {
+  return batch.some(isSubstantial);
 }
 
 function isSubstantial(event: StreamEvent): boolean {

@@ -302,6 +302,18 @@ describe('/v1/messages → Anthropic, passed through', () => {
     );
   });
 
+  test('an error event before the first token is retried invisibly', limits, async () => {
+    fake.enqueue({
+      kind: 'error-event',
+      afterEvents: 2,
+      errorType: 'overloaded_error',
+      message: 'Overloaded',
+    });
+    const message = await sdk.messages.stream({ ...hello, model }).finalMessage();
+    assert.ok(message.content.length > 0, 'the client receives the whole answer');
+    assert.equal(fake.callsTo('/messages').length, 2, 'the overloaded attempt was retried once');
+  });
+
   test('a stream cut after the first byte ends with an error event; the SDK throws', limits, async () => {
     fake.enqueue({ kind: 'cut', afterEvents: 4 });
     const response = await fetch(`${gateway.origin}/v1/messages`, {
@@ -316,15 +328,20 @@ describe('/v1/messages → Anthropic, passed through', () => {
     await assert.rejects(sdk.messages.stream({ ...hello, model }).finalMessage(), Anthropic.APIError);
   });
 
-  test("the upstream's error event reaches the SDK as its own error", limits, async () => {
-    fake.enqueue({
-      kind: 'error-event',
-      afterEvents: 2,
-      errorType: 'overloaded_error',
-      message: 'Overloaded',
-    });
-    await assert.rejects(sdk.messages.stream({ ...hello, model }).finalMessage(), /Overloaded/);
-  });
+  test(
+    "after the first token, the upstream's error event reaches the SDK as its own error",
+    limits,
+    async () => {
+      // message_start, content_block_start, ping, one text delta: the stream is committed, then Anthropic fails.
+      fake.enqueue({
+        kind: 'error-event',
+        afterEvents: 4,
+        errorType: 'overloaded_error',
+        message: 'Overloaded',
+      });
+      await assert.rejects(sdk.messages.stream({ ...hello, model }).finalMessage(), /Overloaded/);
+    },
+  );
 });
 
 describe('/v1/messages → Anthropic, translated (adapter without the native method)', () => {

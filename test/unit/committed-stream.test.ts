@@ -7,14 +7,14 @@ import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { AttemptAbort, type CallSignal, onAbort } from '../../src/core/call-signal.ts';
 import { NexusError } from '../../src/core/errors.ts';
-import { InstanceStats } from '../../src/core/instance-stats.ts';
 import type { ChatCompletionChunk } from '../../src/core/openai-types.ts';
-import type { RoutePlan } from '../../src/core/resolve-model.ts';
 import type { StreamBatch, UpstreamTarget } from '../../src/providers/types.ts';
-import type { AttemptRecord } from '../../src/resilience/attempt-loop.ts';
+import { AttemptRecord } from '../../src/resilience/attempt-record.ts';
 import { CircuitBreakers } from '../../src/resilience/circuit-breaker.ts';
-import { commitStream } from '../../src/resilience/committed-stream.ts';
+import { CommittedStream } from '../../src/resilience/committed-stream.ts';
+import { InstanceStats } from '../../src/resilience/instance-stats.ts';
 import { RejectedKeys } from '../../src/resilience/rejected-keys.ts';
+import type { RoutePlan } from '../../src/resilience/route-plan.ts';
 import { TargetOrderer } from '../../src/resilience/routing.ts';
 
 const instanceId = 'openai#1';
@@ -60,12 +60,11 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
   const rejectedKeys = new RejectedKeys(60_000);
   const request = new AbortController();
   const controller = new AttemptAbort(request.signal);
-  const record: AttemptRecord = { instance: target.instance.name, model: target.model, outcome: 'pending' };
+  const record = new AttemptRecord(target);
   const { iterator, returnCalls } = upstream(rest, controller, then);
   let ended = 0;
   stats.started(instanceId);
-  const stream = commitStream({
-    dependencies: { stats, breakers, rejectedKeys },
+  const stream = new CommittedStream<StreamBatch>({
     loop: {
       stats,
       breakers,
@@ -75,18 +74,15 @@ function setup(stallMs: number, head: StreamBatch[], rest: StreamBatch[], then: 
       maxAttempts: 3,
     },
     plan: { steps: [] } as unknown as RoutePlan,
-    request: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
-    context: { requestId: 'r1', signal: request.signal, warnings: [] },
+    context: { requestId: 'r1', signal: request.signal },
     options: { mode: 'smart', attempts: [record] },
     timeouts: { firstTokenMs: 0, stallMs },
     target,
     record,
-    opened: { head, iterator, ttftMs: 1 },
-    controller,
-    recovery: 'error',
-    reopen: () => Promise.reject(new Error('no reopen in this test')),
-    onEnd: () => ended++,
+    opened: { opened: { head, iterator, ttftMs: 1 }, controller },
+    usageOf: () => undefined,
   });
+  stream.onEnd(() => ended++);
   return {
     iterator: stream[Symbol.asyncIterator](),
     record,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { loadCatalog } from '../../src/catalog/load.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { NexusError } from '../../src/core/errors.ts';
-import { createModelResolver } from '../../src/core/resolve-model.ts';
+import { createModelResolver } from '../../src/pipeline/resolve-model.ts';
 import { createProviderRegistry } from '../../src/providers/registry.ts';
 import { HttpClient } from '../../src/transport/http-client.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProviderSpec } from '../../src/catalog/types.ts';
-import type { WeightedTarget } from '../../src/core/resolve-model.ts';
 import type { BreakerSnapshot } from '../../src/resilience/circuit-breaker.ts';
+import type { WeightedTarget } from '../../src/resilience/route-plan.ts';
 import { TargetOrderer } from '../../src/resilience/routing.ts';
 
 const provider = { id: 'p', name: 'P' } as ProviderSpec;

@@ -90,24 +90,28 @@ function ready(gateway: Gateway) {
 
 export const opsRoutes: readonly Route[] = [
   {
+    kind: 'plain',
     method: 'GET',
     path: '/health',
     authenticated: false,
     errorShape: 'openai',
-    async handler(gateway, exchange) {
-      sendJson(exchange.response, 200, health(gateway));
-    },
+    handle: (gateway) =>
+      async function healthCheck(exchange) {
+        sendJson(exchange.response, 200, health(gateway));
+      },
   },
   ...['/ready', '/health/ready'].map(
     (path): Route => ({
+      kind: 'plain',
       method: 'GET',
       path,
       authenticated: false,
       errorShape: 'openai',
-      async handler(gateway, exchange) {
-        const { ok, body } = ready(gateway);
-        sendJson(exchange.response, ok ? 200 : 503, body);
-      },
+      handle: (gateway) =>
+        async function readiness(exchange) {
+          const { ok, body } = ready(gateway);
+          sendJson(exchange.response, ok ? 200 : 503, body);
+        },
     }),
   ),
 ];

@@ -14,37 +14,39 @@ const toggleBody = z.strictObject({ name: z.string().min(1).max(200), enabled: z
  */
 export const providerAdminRoutes: readonly Route[] = [
   {
+    kind: 'plain',
     method: 'POST',
     path: '/v1/providers/toggle',
     authenticated: true,
     errorShape: 'openai',
-    async handler(gateway, exchange) {
-      const parsed = toggleBody.safeParse(await readExchangeJson(gateway, exchange));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const param = formatPath(issue.path);
-        throw new NexusError('invalid_request', `Invalid '${param || 'body'}': ${issue.message}.`, {
-          param: param || undefined,
-        });
-      }
-      const instance = gateway.registry.instanceByName(parsed.data.name);
-      if (instance === undefined) {
-        throw new NexusError(
-          'invalid_request',
-          `No provider instance is named '${parsed.data.name}'. Names: ${gateway.registry.instances.map((entry) => entry.name).join(', ')}.`,
-          { param: 'name', status: 404 },
+    handle: (gateway) =>
+      async function toggle(exchange) {
+        const parsed = toggleBody.safeParse(await readExchangeJson(gateway, exchange));
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          const param = formatPath(issue.path);
+          throw new NexusError('invalid_request', `Invalid '${param || 'body'}': ${issue.message}.`, {
+            param: param || undefined,
+          });
+        }
+        const instance = gateway.registry.instanceByName(parsed.data.name);
+        if (instance === undefined) {
+          throw new NexusError(
+            'invalid_request',
+            `No provider instance is named '${parsed.data.name}'. Names: ${gateway.registry.instances.map((entry) => entry.name).join(', ')}.`,
+            { param: 'name', status: 404 },
+          );
+        }
+        if (parsed.data.enabled) {
+          gateway.pipeline.disabled.delete(instance.id);
+          // Switching a key on is the operator saying it works again (a key the provider refused was fixed).
+          gateway.pipeline.rejectedKeys.restore(instance.id);
+        } else gateway.pipeline.disabled.add(instance.id);
+        gateway.log.info(
+          { instance: instance.name, enabled: parsed.data.enabled },
+          'provider instance toggled',
         );
-      }
-      if (parsed.data.enabled) {
-        gateway.pipeline.disabled.delete(instance.id);
-        // Switching a key on is the operator saying it works again (a key the provider refused was fixed).
-        gateway.pipeline.rejectedKeys.restore(instance.id);
-      } else gateway.pipeline.disabled.add(instance.id);
-      gateway.log.info(
-        { instance: instance.name, enabled: parsed.data.enabled },
-        'provider instance toggled',
-      );
-      sendJson(exchange.response, 200, { name: instance.name, enabled: parsed.data.enabled });
-    },
+        sendJson(exchange.response, 200, { name: instance.name, enabled: parsed.data.enabled });
+      },
   },
 ];

@@ -1,14 +1,12 @@
 import { z } from 'zod';
-import { costUsd } from '../../catalog/cost.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/openai-types.ts';
 import { formatPath, validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
-import { readExchangeJson } from '../body.ts';
+import { deliverChat, deliverEmbeddings } from '../deliver.ts';
 import type { Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
+import { parseBody } from '../parse.ts';
 import { sendJson } from '../respond.ts';
-import { serveChat } from '../serve-chat.ts';
-import { serveEmbeddings } from './openai.ts';
 
 /**
  * Thin adapters that keep the seed products' clients working: each converts its body to the canonical
@@ -61,99 +59,76 @@ function seed000Request(body: unknown, stream: boolean): ChatRequest {
 
 export const seedRoutes: readonly Route[] = [
   {
+    kind: 'proxy',
     method: 'POST',
     path: '/api/chat',
     authenticated: true,
     errorShape: 'openai',
-    async handler(gateway, exchange) {
-      await serveChat(
-        gateway,
-        exchange,
-        seed000Request(await readExchangeJson(gateway, exchange), false),
-        'openai',
-      );
-    },
+    parse: parseBody((body) => ({ kind: 'chat', body: seed000Request(body, false) })),
+    deliver: () => deliverChat('openai'),
   },
   {
+    kind: 'proxy',
     method: 'POST',
     path: '/api/chat/stream',
     authenticated: true,
     errorShape: 'openai',
-    async handler(gateway, exchange) {
-      await serveChat(
-        gateway,
-        exchange,
-        seed000Request(await readExchangeJson(gateway, exchange), true),
-        'openai',
-      );
-    },
+    parse: parseBody((body) => ({ kind: 'chat', body: seed000Request(body, true) })),
+    deliver: () => deliverChat('openai'),
   },
   {
+    kind: 'proxy',
     method: 'POST',
     path: '/api/v1/completions/chat',
     authenticated: true,
     errorShape: 'seed-004',
-    async handler(gateway, exchange) {
-      const body = parseWith(seed004Chat, await readExchangeJson(gateway, exchange));
-      const { model, messages, temperature, maxTokens } = body;
-      const request = validateChatRequest({
-        model,
-        messages,
-        ...(temperature === undefined ? {} : { temperature }),
-        ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
-        // Seed 004's single fallback model is a one-entry per-request fallback chain.
-        ...(body.fallbackModel === undefined ? {} : { fallbacks: [body.fallbackModel] }),
-      });
-      await serveChat(gateway, exchange, request, 'seed-004');
-    },
+    parse: parseBody((body) => ({ kind: 'chat', body: seed004ChatRequest(body) })),
+    deliver: () => deliverChat('seed-004'),
   },
   {
+    kind: 'proxy',
     method: 'POST',
     path: '/api/v1/completions/embeddings',
     authenticated: true,
     errorShape: 'seed-004',
-    async handler(gateway, exchange) {
-      const { model, input } = parseWith(seed004Embeddings, await readExchangeJson(gateway, exchange));
-      const request = validateEmbeddingsRequest({ model, input });
-      await serveEmbeddings(gateway, exchange, request, ({ target, result }) => {
-        const usage = result.response.usage;
-        const cost =
-          target.modelSpec === undefined
-            ? 0
-            : costUsd(target.modelSpec.pricing, { promptTokens: usage.prompt_tokens, completionTokens: 0 });
-        sendJson(exchange.response, 200, {
-          success: true,
-          data: {
-            object: 'list',
-            data: result.response.data,
-            model: result.response.model,
-            usage: { promptTokens: usage.prompt_tokens, totalTokens: usage.total_tokens },
-            cost,
-            cached: false,
-            latencyMs: Math.round(performance.now() - exchange.startedAt),
-          },
-        });
-      });
-    },
+    parse: parseBody((body) => {
+      const { model, input } = parseWith(seed004Embeddings, body);
+      return { kind: 'embeddings', body: validateEmbeddingsRequest({ model, input }) };
+    }),
+    deliver: () => deliverEmbeddings('seed-004'),
   },
   {
+    kind: 'plain',
     method: 'GET',
     path: '/api/v1/completions/models',
     authenticated: true,
     errorShape: 'seed-004',
-    async handler(gateway, exchange) {
-      const models = listModels(gateway)
-        .filter((model) => model.mode !== 'pseudo')
-        .map((model) => ({
-          id: model.id,
-          provider: model.owned_by,
-          type: model.mode,
-          inputPricePer1K: (model.pricing?.input_per_million ?? 0) / 1000,
-          outputPricePer1K: (model.pricing?.output_per_million ?? 0) / 1000,
-          contextWindow: model.context_window,
-          available: model.available,
-        }));
-      sendJson(exchange.response, 200, { success: true, data: models });
-    },
+    handle: (gateway) =>
+      async function seed004Models(exchange) {
+        const models = listModels(gateway)
+          .filter((model) => model.mode !== 'pseudo')
+          .map((model) => ({
+            id: model.id,
+            provider: model.owned_by,
+            type: model.mode,
+            inputPricePer1K: (model.pricing?.input_per_million ?? 0) / 1000,
+            outputPricePer1K: (model.pricing?.output_per_million ?? 0) / 1000,
+            contextWindow: model.context_window,
+            available: model.available,
+          }));
+        sendJson(exchange.response, 200, { success: true, data: models });
+      },
   },
 ];
+
+/** Seed 004's camelCase chat body as a canonical request; its single `fallbackModel` is a one-entry chain. */
+function seed004ChatRequest(body: unknown): ChatRequest {
+  const { model, messages, temperature, maxTokens, fallbackModel } = parseWith(seed004Chat, body);
+  return validateChatRequest({
+    model,
+    messages,
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+    ...(fallbackModel === undefined ? {} : { fallbacks: [fallbackModel] }),
+  });
+}

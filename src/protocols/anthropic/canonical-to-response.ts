@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletion, Usage } from '../../core/openai-types.ts';
-import type { Warning } from '../../providers/types.ts';
+import type { Warning } from '../../core/warning.ts';
 import type { Converted } from './request-to-canonical.ts';
 
 /** Anthropic's `stop_reason` values that a canonical reply can produce. */

@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/openai-types.ts';
-import type { Warning } from '../../providers/types.ts';
+import type { Warning } from '../../core/warning.ts';
 import type {
   ContentBlockParam,
   MessageParam,

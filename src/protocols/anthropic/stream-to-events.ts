@@ -1,6 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, Usage } from '../../core/openai-types.ts';
-import type { Warning } from '../../providers/types.ts';
+import type { Warning } from '../../core/warning.ts';
 import {
   type AnthropicContentBlock,
   type AnthropicMessage,

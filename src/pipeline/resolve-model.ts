@@ -1,35 +1,13 @@
 import { findModel, findModelsById } from '../catalog/load.ts';
 import type { Catalog } from '../catalog/types.ts';
 import type { GroupConfig } from '../config/schema.ts';
+import { NexusError } from '../core/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { ProviderInstance, UpstreamTarget } from '../providers/types.ts';
-import { NexusError } from './errors.ts';
-
-/** One way to serve a step of a plan, with its weight for weighted routing (default 1). */
-export interface WeightedTarget {
-  readonly target: UpstreamTarget;
-  readonly weight: number;
-}
-
-/** Targets that serve the same logical model: a key pool, or a group's weighted targets. */
-export interface PlanStep {
-  /** The model name this step came from, for logs and errors. */
-  readonly label: string;
-  readonly targets: readonly WeightedTarget[];
-}
-
-/** What the route stage hands to the attempt loop: steps tried in order, each routed within itself. */
-export interface RoutePlan {
-  /** `steps[0]` is the request's own model; later steps are fallbacks, in order. */
-  readonly steps: readonly PlanStep[];
-  /** The model group's settings when the model named a group. */
-  readonly group: GroupConfig | undefined;
-  /** Where a context-length refusal goes (the group's larger-context model). */
-  readonly contextFallback: PlanStep | undefined;
-}
+import type { PlanStep, RoutePlan } from '../resilience/route-plan.ts';
 
 /**
- * The route stage: turns the `model` a client asked for into a plan of upstream targets. A name is, tried in
+ * The plan stage's resolver: turns the `model` a client asked for into a plan of upstream targets. A name is, tried in
  * order:
  *  1. a model group (`groups:` in config): its weighted targets, then its fallbacks;
  *  2. a configured alias (`fast` → `groq/llama-3.1-8b-instant`), resolved once;

@@ -1,0 +1,50 @@
+import { isNexusError, NexusError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { EdgeStage, Exchange } from './exchange.ts';
+import { addWarnings, drainAndSend, type ErrorShape } from './respond.ts';
+
+/** Thrown into the request's signal when the client goes away; never rendered, only logged. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+}
+
+/**
+ * The edge stage that renders every failure once, in the route's shape (OpenAI's, Anthropic's, seed 004's),
+ * and records its status and code for the log stage above it. A client that left is logged as `client_closed`
+ * and gets nothing. Anything that is not a NexusError is a bug: logged with its stack, answered as
+ * `internal_error` without details.
+ */
+export function createAnswerErrors(shape: ErrorShape, log: Logger): EdgeStage {
+  return async function answerErrors(exchange, next) {
+    try {
+      await next();
+    } catch (error) {
+      fail(exchange, shape, log, error);
+    }
+  };
+}
+
+function fail(exchange: Exchange, shape: ErrorShape, log: Logger, error: unknown): void {
+  const { response, request } = exchange;
+  if (
+    error instanceof ClientClosedError ||
+    (error as { clientClosed?: boolean } | null)?.clientClosed === true ||
+    (exchange.signal.aborted && exchange.signal.reason instanceof ClientClosedError)
+  ) {
+    exchange.errorCode = 'client_closed';
+    return;
+  }
+  const failure = isNexusError(error)
+    ? error
+    : new NexusError('internal_error', 'Internal error.', { cause: error });
+  exchange.errorCode = failure.code;
+  if (failure.code === 'internal_error') {
+    log.error({ requestId: exchange.id, err: error }, 'unhandled error');
+  }
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  addWarnings(response, exchange.warnings);
+  drainAndSend(request, response, failure, shape);
+}

@@ -1,0 +1,75 @@
+import type { Logger } from '../observability/logger.ts';
+import type { Stage } from './compose.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import { createDispatchStage } from './dispatch.ts';
+import { createIdentifyStage } from './identify.ts';
+import { createLogStage } from './log.ts';
+import { meter } from './meter.ts';
+import { createPlanStage } from './plan.ts';
+import type { GatewayRequest } from './request.ts';
+
+/** The stages a route's protocol brings (the HTTP edge): how to read its body, answer, and render errors. */
+export interface ProtocolStages<R extends GatewayRequest> {
+  /** Renders a failure in the route's error shape (OpenAI's, Anthropic's, a seed's); records status and code. */
+  readonly answerErrors: Stage<R>;
+  /** Reads and validates the body into `request.operation`. */
+  readonly parse: Stage<R>;
+  /** Writes `request.reply` (JSON or SSE) in the route's shape, on the way out. */
+  readonly deliver: Stage<R>;
+}
+
+export interface PipelineStages {
+  readonly log: Stage<GatewayRequest>;
+  readonly identify: Stage<GatewayRequest>;
+  readonly plan: Stage<GatewayRequest>;
+  readonly meter: Stage<GatewayRequest>;
+  readonly dispatch: Stage<GatewayRequest>;
+}
+
+/** The pipeline's own stages, built once at boot and shared by every route. */
+export function createPipelineStages(
+  dependencies: PipelineDependencies,
+  options: { readonly masterKey: string | undefined; readonly log: Logger },
+): PipelineStages {
+  return {
+    log: createLogStage(options.log),
+    identify: createIdentifyStage(options.masterKey),
+    plan: createPlanStage(dependencies),
+    meter,
+    dispatch: createDispatchStage(dependencies),
+  };
+}
+
+/**
+ * The one chain every proxied route runs (`/v1/chat/completions`, `/v1/embeddings`, `/v1/messages` and its
+ * pass-through, the seed aliases), in this order; docs/architecture.md has what each stage reads and writes.
+ * The slots later work fills are marked where they go.
+ */
+export function proxyChain<R extends GatewayRequest>(
+  stages: PipelineStages,
+  protocol: ProtocolStages<R>,
+): Stage<R>[] {
+  return [
+    stages.log,
+    protocol.answerErrors,
+    stages.identify,
+    // Slot: request limits (requests per minute and hour per key, project and org).
+    protocol.parse,
+    // Slot: token limits and budget reservation (reserve at admission, settle on the way out).
+    protocol.deliver,
+    // Slot: cache (a hit answers here; a miss stores the completed reply on the way out).
+    stages.plan,
+    stages.meter,
+    stages.dispatch,
+  ];
+}
+
+/** The chain of a route that only reads or changes gateway state (`/v1/models`, the toggle, `/health`). */
+export function plainChain<R extends GatewayRequest>(
+  stages: PipelineStages,
+  route: { readonly authenticated: boolean; readonly answerErrors: Stage<R>; readonly handle: Stage<R> },
+): Stage<R>[] {
+  return route.authenticated
+    ? [stages.log, route.answerErrors, stages.identify, route.handle]
+    : [stages.log, route.answerErrors, route.handle];
+}

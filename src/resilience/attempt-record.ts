@@ -1,0 +1,67 @@
+import type { Usage } from '../core/openai-types.ts';
+import type { Warning } from '../core/warning.ts';
+import type { UpstreamTarget } from '../providers/types.ts';
+
+export type AttemptOutcome = 'ok' | 'failed' | 'cancelled' | 'pending';
+
+/**
+ * One upstream attempt of a request (a retry, a failover, a hedge or a continuation), recorded exactly once.
+ * It owns what that attempt produced: the adapter's warnings for the body it sent, the usage the upstream
+ * reported, and (set by the meter stage, the only place usage is priced) its cost. A reply carries only its
+ * winning attempt's warnings, so a reply served by one provider never shows another's.
+ *
+ * The target is private, so the log line (`toJSON`) never carries an instance's key.
+ */
+export class AttemptRecord {
+  /** Instance display name, `"Groq (Key #1)"`. */
+  readonly instance: string;
+  /** The provider's model id. */
+  readonly model: string;
+  outcome: AttemptOutcome = 'pending';
+  errorCode: string | undefined;
+  /** Milliseconds from sending to the verdict. */
+  ms: number | undefined;
+  /** The backup attempt of a hedged pair. */
+  hedge = false;
+  /** An attempt that resumed a stream broken after its first byte. */
+  continuation = false;
+  /** Sent through an open circuit or a refused key because no other route was left. */
+  lastResort = false;
+  /** What the adapter could not pass on as given for this attempt (its CallContext's warnings). */
+  readonly warnings: Warning[] = [];
+  /** The upstream's reported usage, canonical (OpenAI-shaped); undefined when it reported none. */
+  usage: Usage | undefined;
+  /** USD, priced by the meter from `usage` and the target's catalogue prices; undefined when not priceable. */
+  costUsd: number | undefined;
+  /** Set once the meter has priced this attempt, so it is never priced (or billed) twice. */
+  priced = false;
+  readonly #target: UpstreamTarget;
+
+  constructor(target: UpstreamTarget) {
+    this.#target = target;
+    this.instance = target.instance.name;
+    this.model = target.model;
+  }
+
+  get target(): UpstreamTarget {
+    return this.#target;
+  }
+
+  /** The access-log shape: set fields only. */
+  toJSON(): Record<string, unknown> {
+    const line: Record<string, unknown> = {
+      instance: this.instance,
+      model: this.model,
+      outcome: this.outcome,
+    };
+    if (this.errorCode !== undefined) line.errorCode = this.errorCode;
+    if (this.ms !== undefined) line.ms = this.ms;
+    if (this.hedge) line.hedge = true;
+    if (this.continuation) line.continuation = true;
+    if (this.lastResort) line.lastResort = true;
+    if (this.warnings.length > 0) line.warnings = this.warnings;
+    if (this.usage !== undefined) line.usage = this.usage;
+    if (this.costUsd !== undefined) line.costUsd = this.costUsd;
+    return line;
+  }
+}
