@@ -19,14 +19,5 @@ export function openAIErrorInReply(body: object): string | undefined {
   return (body as { error?: unknown }).error === undefined ? undefined : errorMessageOf(body);
 }
 
-/** Parses an error body text leniently: JSON when it is JSON, else the text itself. */
-export function errorMessageOfText(text: string): string {
-  try {
-    return errorMessageOf(JSON.parse(text));
-  } catch {
-    return redactSecrets(text.trim());
-  }
-}
-
 /** OpenAI's error format, spoken by every OpenAI-compatible provider. */
 export const openAIErrors: ErrorFormat = { messageOf: errorMessageOf, errorInReply: openAIErrorInReply };
