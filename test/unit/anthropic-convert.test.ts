@@ -8,11 +8,12 @@ import { describe, test } from 'node:test';
 import type { ModelSpec, ProviderSpec } from '../../src/catalog/types.ts';
 import { NexusError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/openai-types.ts';
-import { buildHeaders } from '../../src/providers/anthropic/adapter.ts';
+import { anthropicHeaders } from '../../src/providers/anthropic/anthropic-headers.ts';
 import { toAnthropicRequest } from '../../src/providers/anthropic/convert-request.ts';
 import { toChatCompletion, toUsage } from '../../src/providers/anthropic/convert-response.ts';
 import { mapStopReason } from '../../src/providers/anthropic/map-stop-reason.ts';
 import type { AnthropicResponse } from '../../src/providers/anthropic/wire-types.ts';
+import { upstreamHeaders } from '../../src/providers/shared/upstream-exchange.ts';
 import type { UpstreamTarget, Warning } from '../../src/providers/types.ts';
 
 const provider: ProviderSpec = {
@@ -435,8 +436,8 @@ describe('request: parameters', () => {
   });
 
   test('headers carry the key as x-api-key, the API version (configurable) and config extras', () => {
-    const headers = buildHeaders(target, 'text/event-stream');
-    const pinned = buildHeaders(targetFor(8192, '2025-01-01'), 'application/json');
+    const headers = upstreamHeaders(target, 'text/event-stream', anthropicHeaders(target));
+    const pinned = anthropicHeaders(targetFor(8192, '2025-01-01'));
 
     assert.deepEqual(headers, {
       'anthropic-beta': 'test-beta',

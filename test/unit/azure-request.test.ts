@@ -3,14 +3,15 @@ import { describe, it } from 'node:test';
 import { loadCatalog } from '../../src/catalog/load.ts';
 import type { ProviderSpec } from '../../src/catalog/types.ts';
 import type { NexusError } from '../../src/core/errors.ts';
-import { azureErrorMessage } from '../../src/providers/azure/adapter.ts';
+import { azureErrors } from '../../src/providers/azure/errors.ts';
 import {
   azureEndpoint,
+  azureHeaders,
   buildAzureChatBody,
   buildAzureEmbeddingsBody,
-  buildAzureHeaders,
   defaultAzureApiVersion,
 } from '../../src/providers/azure/request.ts';
+import { errorMessageOfText, upstreamHeaders } from '../../src/providers/shared/upstream-exchange.ts';
 import type { ProviderInstance, UpstreamTarget, Warning } from '../../src/providers/types.ts';
 
 const azure = loadCatalog().providers.get('azure');
@@ -88,10 +89,8 @@ describe('Azure endpoint URLs', () => {
 
 describe('Azure headers and bodies', () => {
   it('authenticates with api-key, never a Bearer token, and keeps configured headers', () => {
-    const headers = buildAzureHeaders(
-      target({ headers: { 'x-ms-client-request-id': 'abc' } }),
-      'text/event-stream',
-    );
+    const instance = target({ headers: { 'x-ms-client-request-id': 'abc' } });
+    const headers = upstreamHeaders(instance, 'text/event-stream', azureHeaders(instance));
 
     assert.deepEqual(headers, {
       'x-ms-client-request-id': 'abc',
@@ -181,6 +180,8 @@ describe('Azure headers and bodies', () => {
 });
 
 describe('Azure error messages', () => {
+  const azureErrorMessage = (text: string) => errorMessageOfText(azureErrors, text);
+
   it('keeps the content_filter code visible and reads plain errors and non-JSON bodies', () => {
     const filtered = JSON.stringify({
       error: {

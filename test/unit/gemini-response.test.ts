@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NexusError } from '../../src/core/errors.ts';
 import { buildEmbedRequest, toEmbeddingsResponse } from '../../src/providers/gemini/embeddings.ts';
-import { geminiUpstreamError } from '../../src/providers/gemini/errors.ts';
+import { geminiErrors } from '../../src/providers/gemini/errors.ts';
 import { mapFinishReason, toChatCompletion } from '../../src/providers/gemini/response.ts';
 import type { GeminiResponse } from '../../src/providers/gemini/wire.ts';
+import { failedReplyError } from '../../src/providers/shared/upstream-exchange.ts';
 import type { Warning } from '../../src/providers/types.ts';
 
 const providerName = 'Google Gemini (Key #1)';
@@ -216,12 +217,11 @@ describe('generateContent reply → chat.completion', () => {
 
 describe('Google errors → catalogue errors', () => {
   const failure = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-    geminiUpstreamError({
-      status,
-      headers,
-      text: typeof body === 'string' ? body : JSON.stringify(body),
+    failedReplyError(
+      geminiErrors,
+      { status, headers, text: typeof body === 'string' ? body : JSON.stringify(body) },
       providerName,
-    });
+    );
 
   test('429 RESOURCE_EXHAUSTED is rate limited and takes its wait from RetryInfo (recorded body)', () => {
     // vercel/ai:packages/google/src/__fixtures__/google-429-retry-info.json

@@ -1,9 +1,10 @@
 import { redactSecrets } from '../shared/upstream-errors.ts';
+import type { ErrorFormat } from '../shared/upstream-exchange.ts';
 
 /**
  * Finds the human message in an Anthropic error body, `{"type":"error","error":{"type","message"}}`
- * (https://docs.anthropic.com/en/api/errors), with anything that looks like a key redacted. A body that is
- * not that shape (an HTML page from a proxy, say) is passed on as trimmed text.
+ * (https://docs.anthropic.com/en/api/errors), with anything that looks like a key redacted; '' when the body
+ * is not that shape.
  */
 export function errorMessageOf(body: unknown): string {
   if (body === null || typeof body !== 'object') return typeof body === 'string' ? redactSecrets(body) : '';
@@ -17,11 +18,11 @@ export function errorMessageOf(body: unknown): string {
   return '';
 }
 
-/** Parses an error body leniently: JSON when it is JSON, else the text itself. */
-export function errorMessageOfText(text: string): string {
-  try {
-    return errorMessageOf(JSON.parse(text));
-  } catch {
-    return redactSecrets(text.trim());
-  }
-}
+/**
+ * Anthropic's error format. A body that is not JSON (an HTML page from a proxy, say) is passed on as trimmed
+ * text by the exchange; a 2xx body of `type: "error"` is the provider's failure, not a message.
+ */
+export const anthropicErrors: ErrorFormat = {
+  messageOf: errorMessageOf,
+  errorInReply: (body) => ((body as { type?: unknown }).type === 'error' ? errorMessageOf(body) : undefined),
+};

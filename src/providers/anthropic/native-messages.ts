@@ -1,20 +1,10 @@
 import { NexusError } from '../../core/errors.ts';
 import type { HttpClient } from '../../transport/http-client.ts';
-import { readReplyText, readTextCapped } from '../shared/read-body.ts';
 import { readServerSentEvents } from '../shared/sse.ts';
-import { upstreamError } from '../shared/upstream-errors.ts';
-import type {
-  CallContext,
-  NativeEvent,
-  NativeMessagesReply,
-  NativeMessagesRequest,
-  ProviderAdapter,
-  UpstreamTarget,
-} from '../types.ts';
-import { defaultAnthropicVersion } from './api-version.ts';
-import { errorMessageOfText } from './errors.ts';
-
-/** The API version sent when neither the client nor the config names one (as in adapter.ts). */
+import { createUpstreamExchange } from '../shared/upstream-exchange.ts';
+import type { CallContext, NativeEvent, NativeMessagesReply, ProviderAdapter } from '../types.ts';
+import { anthropicHeaders } from './anthropic-headers.ts';
+import { anthropicErrors } from './errors.ts';
 
 /**
  * Anthropic Messages pass-through (`ProviderAdapter.nativeMessages`): the client's body goes to
@@ -27,60 +17,21 @@ import { errorMessageOfText } from './errors.ts';
 export function createAnthropicNativeMessages(
   client: HttpClient,
 ): NonNullable<ProviderAdapter['nativeMessages']> {
+  const exchange = createUpstreamExchange(client, anthropicErrors);
   return async function nativeMessages(target, request, context): Promise<NativeMessagesReply> {
-    const name = target.instance.name;
-    const streamed = request.endpoint === 'messages' && request.body.stream === true;
     const path = request.endpoint === 'count_tokens' ? '/messages/count_tokens' : '/messages';
-    const response = await client.send(
-      {
-        url: target.instance.baseUrl + path,
-        method: 'POST',
-        headers: headersFor(target, request, streamed),
-        body: JSON.stringify({ ...request.body, model: target.model }),
-        signal: context.signal,
-      },
-      name,
-    );
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      const text = await readTextCapped(response.body).catch(() => '');
-      throw upstreamError({
-        status: response.statusCode,
-        headers: response.headers,
-        message: errorMessageOfText(text),
-        providerName: name,
-      });
+    const call = {
+      url: target.instance.baseUrl + path,
+      headers: anthropicHeaders(target, request.headers),
+      body: { ...request.body, model: target.model },
+    };
+    // The JSON reply is passed on as received, error-shaped or not: the client speaks this protocol itself.
+    if (request.endpoint !== 'messages' || request.body.stream !== true) {
+      return { kind: 'json', body: await exchange.text(target, call, context) };
     }
-    const contentType = String(response.headers['content-type'] ?? '');
-    if (!streamed)
-      return { kind: 'json', body: await readReplyText(response.body, target.instance.name, context.signal) };
-    if (!contentType.includes('text/event-stream')) {
-      const text = await readTextCapped(response.body).catch(() => '');
-      const message = errorMessageOfText(text);
-      throw new NexusError(
-        'upstream_error',
-        `${name} returned ${message === '' ? `'${contentType}' instead of an event stream` : message}.`,
-      );
-    }
-    return { kind: 'events', events: forwardEvents(response.body, name, context) };
+    const events = await exchange.events(target, call, context);
+    return { kind: 'events', events: forwardEvents(events, target.instance.name, context) };
   };
-}
-
-function headersFor(
-  target: UpstreamTarget,
-  request: NativeMessagesRequest,
-  streamed: boolean,
-): Record<string, string> {
-  const headers: Record<string, string> = {
-    ...target.instance.headers,
-    'content-type': 'application/json',
-    accept: streamed ? 'text/event-stream' : 'application/json',
-    'anthropic-version':
-      request.headers['anthropic-version'] ?? target.instance.apiVersion ?? defaultAnthropicVersion,
-  };
-  const beta = request.headers['anthropic-beta'];
-  if (beta !== undefined) headers['anthropic-beta'] = beta;
-  if (target.instance.apiKey !== undefined) headers['x-api-key'] = target.instance.apiKey;
-  return headers;
 }
 
 /**

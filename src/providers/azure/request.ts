@@ -1,5 +1,6 @@
 import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest, EmbeddingsRequest } from '../../core/openai-types.ts';
+import { openAIChatBody } from '../shared/openai-chat-body.ts';
 import type { UpstreamTarget, Warning } from '../types.ts';
 
 /**
@@ -48,20 +49,14 @@ export function azureEndpoint(target: UpstreamTarget, operation: AzureOperation)
   };
 }
 
-export function buildAzureHeaders(target: UpstreamTarget, accept: string): Record<string, string> {
-  const headers: Record<string, string> = {
-    ...target.instance.headers,
-    'content-type': 'application/json',
-    accept,
-  };
-  if (target.instance.apiKey !== undefined) headers['api-key'] = target.instance.apiKey;
-  return headers;
+/** Azure's own header: the instance's key as `api-key`, never a Bearer token. */
+export function azureHeaders(target: UpstreamTarget): Record<string, string> {
+  return target.instance.apiKey === undefined ? {} : { 'api-key': target.instance.apiKey };
 }
 
 /**
- * The OpenAI body, with the catalogue quirks applied as for any OpenAI-compatible provider (dropped fields
- * reported), `model` removed for deployment URLs, and the usage chunk always requested on streams so that
- * accounting has real token counts.
+ * The OpenAI-compatible body (catalogue quirks applied with warnings, the usage chunk always requested on
+ * streams), with `model` removed for deployment URLs, where Azure takes it from the deployment.
  */
 export function buildAzureChatBody(
   target: UpstreamTarget,
@@ -69,39 +64,12 @@ export function buildAzureChatBody(
   endpoint: AzureEndpoint,
   warnings: Warning[],
 ): Record<string, unknown> {
-  const { quirks, name } = target.instance.provider;
-  const body: Record<string, unknown> = { ...request };
-  if (endpoint.v1) body.model = target.model;
-  else delete body.model;
-  for (const param of quirks.unsupportedParams) {
-    if (body[param] !== undefined) {
-      delete body[param];
-      warnings.push({ param, message: `${name} does not support '${param}'; it was not sent.` });
-    }
-  }
-  if (
-    quirks.maxTokensField === 'max_tokens' &&
-    body.max_completion_tokens != null &&
-    body.max_tokens == null
-  ) {
-    body.max_tokens = body.max_completion_tokens;
-    delete body.max_completion_tokens;
-    warnings.push({ param: 'max_completion_tokens', message: `Sent to ${name} as 'max_tokens'.` });
-  }
-  if (body.stream === true) {
-    if (quirks.supportsStreamUsage) {
-      body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
-    } else if (body.stream_options != null) {
-      delete body.stream_options;
-      warnings.push({
-        param: 'stream_options',
-        message: `${name} does not support 'stream_options'; no usage chunk.`,
-      });
-    }
-  }
+  const body: Record<string, unknown> = openAIChatBody(target, request, warnings);
+  if (!endpoint.v1) delete body.model;
   return body;
 }
 
+/** The OpenAI embeddings body, with `model` only for the v1 form. */
 export function buildAzureEmbeddingsBody(
   target: UpstreamTarget,
   request: EmbeddingsRequest,

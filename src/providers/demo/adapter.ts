@@ -8,6 +8,7 @@ import type {
   EmbeddingsResponse,
   Usage,
 } from '../../core/openai-types.ts';
+import { requireEmbeddings } from '../shared/require-embeddings.ts';
 import type { ProviderAdapter, StreamEvent } from '../types.ts';
 
 /**
@@ -71,6 +72,7 @@ export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
     },
 
     async embeddings(target, request, context) {
+      requireEmbeddings(target);
       if (options.latencyMs > 0) await delay(options.latencyMs, context.signal);
       const inputs = Array.isArray(request.input) ? request.input : [request.input];
       const dimensions = request.dimensions ?? 256;

@@ -1,5 +1,5 @@
-import type { NexusError } from '../../core/errors.ts';
-import { redactSecrets, upstreamError } from '../shared/upstream-errors.ts';
+import { redactSecrets } from '../shared/upstream-errors.ts';
+import type { ErrorFormat } from '../shared/upstream-exchange.ts';
 
 /**
  * Google's error envelope: `{error: {code, message, status, details}}` (google.rpc.Status). Two Gemini
@@ -13,28 +13,30 @@ interface GoogleStatus {
   details?: unknown;
 }
 
-export interface GeminiFailure {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  /** The error body text, possibly empty or not JSON. */
-  readonly text: string;
-  readonly providerName: string;
-}
-
-export function geminiUpstreamError(failure: GeminiFailure): NexusError {
-  const error = googleStatusOf(failure.text);
-  const headers = { ...failure.headers };
-  const delay = error === undefined ? undefined : retryDelaySeconds(error);
-  if (headers['retry-after'] === undefined && delay !== undefined) headers['retry-after'] = String(delay);
-  // Google says "bad key" with a 400; it is still Nexus's credential that failed, not the client's request.
-  const status = error !== undefined && isKeyRejection(error) ? 401 : failure.status;
-  return upstreamError({
-    status,
-    headers,
-    message: error === undefined ? redactSecrets(failure.text.trim()) : describeStatus(error),
-    providerName: failure.providerName,
-  });
-}
+/**
+ * Google's error format for the exchange. The message is `STATUS: message`; a key rejection becomes a 401
+ * and a RetryInfo delay a `Retry-After` (unless the reply has one) before the status is classified. A 2xx
+ * body with an `error` object is the provider's failure.
+ */
+export const geminiErrors: ErrorFormat = {
+  messageOf(body) {
+    const error = googleStatusIn(body);
+    return error === undefined ? '' : describeStatus(error);
+  },
+  errorInReply(body) {
+    const error = (body as { error?: unknown }).error;
+    return error !== null && typeof error === 'object' ? `an error: ${describeStatus(error)}` : undefined;
+  },
+  correct(reply) {
+    const error = googleStatusOf(reply.text);
+    if (error === undefined) return reply;
+    const headers = { ...reply.headers };
+    const delay = retryDelaySeconds(error);
+    if (headers['retry-after'] === undefined && delay !== undefined) headers['retry-after'] = String(delay);
+    // Google says "bad key" with a 400; it is still Nexus's credential that failed, not the client's request.
+    return { status: isKeyRejection(error) ? 401 : reply.status, headers, text: reply.text };
+  },
+};
 
 /** The human message of a Google error body (`STATUS: message`), or '' when there is none. */
 export function describeStatus(error: GoogleStatus): string {
@@ -43,14 +45,16 @@ export function describeStatus(error: GoogleStatus): string {
   return redactSecrets(status !== '' && message !== '' ? `${status}: ${message}` : message || status);
 }
 
-/** The `error` object of a Google error body (also inside the one-element array a stream request gets). */
-export function googleStatusOf(text: string): GoogleStatus | undefined {
-  let parsed: unknown;
+/** The `error` object of a Google error body text (also inside the one-element array a stream request gets). */
+function googleStatusOf(text: string): GoogleStatus | undefined {
   try {
-    parsed = JSON.parse(text);
+    return googleStatusIn(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+function googleStatusIn(parsed: unknown): GoogleStatus | undefined {
   const body = Array.isArray(parsed) ? parsed[0] : parsed;
   const error = (body as { error?: unknown } | null | undefined)?.error;
   return error !== null && typeof error === 'object' ? (error as GoogleStatus) : undefined;

@@ -1,4 +1,5 @@
 import { redactSecrets } from './upstream-errors.ts';
+import type { ErrorFormat } from './upstream-exchange.ts';
 
 /** Finds the human message in an OpenAI-style error body (`{error:{message}}`, `{error:"..."}`, `{message}`). */
 export function errorMessageOf(body: unknown): string {
@@ -13,11 +14,10 @@ export function errorMessageOf(body: unknown): string {
   return typeof record.message === 'string' ? redactSecrets(record.message) : '';
 }
 
-/** Parses an error body text leniently: JSON when it is JSON, else the text itself. */
-export function errorMessageOfText(text: string): string {
-  try {
-    return errorMessageOf(JSON.parse(text));
-  } catch {
-    return redactSecrets(text.trim());
-  }
+/** The message of OpenAI's `{error: ...}` sent with a 2xx status; undefined when the body is an answer. */
+export function openAIErrorInReply(body: object): string | undefined {
+  return (body as { error?: unknown }).error === undefined ? undefined : errorMessageOf(body);
 }
+
+/** OpenAI's error format, spoken by every OpenAI-compatible provider. */
+export const openAIErrors: ErrorFormat = { messageOf: errorMessageOf, errorInReply: openAIErrorInReply };

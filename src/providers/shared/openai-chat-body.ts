@@ -1,12 +1,13 @@
-import type { ChatRequest, EmbeddingsRequest } from '../../core/openai-types.ts';
+import type { ChatRequest } from '../../core/openai-types.ts';
 import type { UpstreamTarget, Warning } from '../types.ts';
 
 /**
- * Builds the body sent to an OpenAI-compatible upstream: the client's request with the provider's own model
- * id, minus the fields this provider is known to reject (each one reported as a warning, never dropped in
- * silence). Fields Nexus does not know are passed on untouched.
+ * Builds the chat body sent to an upstream that speaks OpenAI's wire format (the OpenAI-compatible providers
+ * and Azure OpenAI): the client's request with the provider's own model id, minus the fields this provider is
+ * known to reject (each one reported as a warning, never dropped in silence). Fields Nexus does not know are
+ * passed on untouched.
  */
-export function buildChatBody(
+export function openAIChatBody(
   target: UpstreamTarget,
   request: ChatRequest,
   warnings: Warning[],
@@ -41,19 +42,4 @@ export function buildChatBody(
     }
   }
   return body;
-}
-
-export function buildEmbeddingsBody(target: UpstreamTarget, request: EmbeddingsRequest): EmbeddingsRequest {
-  return { ...request, model: target.model };
-}
-
-/** Headers for every call: the instance's key as a Bearer token plus catalogue and config extras. */
-export function buildHeaders(target: UpstreamTarget, accept: string): Record<string, string> {
-  const headers: Record<string, string> = {
-    ...target.instance.headers,
-    'content-type': 'application/json',
-    accept,
-  };
-  if (target.instance.apiKey !== undefined) headers.authorization = `Bearer ${target.instance.apiKey}`;
-  return headers;
 }
