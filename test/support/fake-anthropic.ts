@@ -19,6 +19,7 @@ import {
   type BaseRecordedCall,
   cut,
   type Exchange as FakeExchange,
+  type FaultScope,
   jsonPayload,
   playGenericFault,
   sendBody,
@@ -103,6 +104,8 @@ export interface FakeAnthropic {
   callsTo(path: string): RecordedCall[];
   enqueue(...faults: Fault[]): void;
   setPersistentFault(fault: Fault | null): void;
+  /** Apply this fault to the calls for one model or carrying one key, until cleared with `null`. */
+  setScopedFault(scope: FaultScope, fault: Fault | null): void;
   setReply(reply: ScriptedReply | null): void;
   reset(): void;
   close(): Promise<void>;
@@ -688,6 +691,7 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
     callsTo: (path) => calls.filter((call) => call.path === path || call.path === `/v1${path}`),
     enqueue: server.enqueue,
     setPersistentFault: server.setPersistentFault,
+    setScopedFault: server.setScopedFault,
     setReply: (reply) => {
       scriptedReply = reply;
     },

@@ -18,6 +18,7 @@ import {
   type BaseRecordedCall,
   cut,
   type Exchange as FakeExchange,
+  type FaultScope,
   jsonPayload,
   playGenericFault,
   sendBody,
@@ -109,6 +110,8 @@ export interface FakeOpenAI {
   enqueue(...faults: Fault[]): void;
   /** Apply this fault to every call (after the queue is drained) until cleared with `null`. */
   setPersistentFault(fault: Fault | null): void;
+  /** Apply this fault to the calls for one model or carrying one key, until cleared with `null`. */
+  setScopedFault(scope: FaultScope, fault: Fault | null): void;
   /** Script the reply of every following chat completion until replaced, cleared with `null`, or `reset()`. */
   setReply(reply: ScriptedReply | null): void;
   /** Forget calls, queued and persistent faults and the scripted reply. */
@@ -577,6 +580,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     callsTo: (path) => calls.filter((call) => call.path === path || call.path === `/v1${path}`),
     enqueue: server.enqueue,
     setPersistentFault: server.setPersistentFault,
+    setScopedFault: server.setScopedFault,
     setReply: (reply) => {
       scriptedReply = reply;
     },

@@ -78,10 +78,29 @@ export interface FakeServer<F extends FaultLike, C extends BaseRecordedCall<F>> 
   enqueue(...faults: F[]): void;
   /** Apply this fault to every call (after the queue is drained) until cleared with `null`. */
   setPersistentFault(fault: F | null): void;
-  /** Forget calls, queued and persistent faults. */
+  /**
+   * Apply this fault, until cleared with `null`, to the calls for one model (the body's `model`) or carrying
+   * one key (`Authorization: Bearer`, `x-api-key`, `api-key`); queued faults still come first.
+   */
+  setScopedFault(scope: FaultScope, fault: F | null): void;
+  /** Forget calls, queued, scoped and persistent faults. */
   reset(): void;
   /** Stop listening and destroy every open connection, including stalled and hung ones. */
   close(): Promise<void>;
+}
+
+/** Which calls a scoped fault applies to; both given means both must match. */
+export interface FaultScope {
+  readonly model?: string | undefined;
+  readonly key?: string | undefined;
+}
+
+function inScope(scope: FaultScope, request: IncomingMessage, body: unknown): boolean {
+  if (scope.model !== undefined && (body as { model?: unknown } | undefined)?.model !== scope.model)
+    return false;
+  if (scope.key === undefined) return true;
+  const bearer = String(request.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+  return [bearer, request.headers['x-api-key'], request.headers['api-key']].includes(scope.key);
 }
 
 /** Resolves `true` after `ms`, or `false` as soon as `signal` aborts. */
@@ -202,6 +221,7 @@ export async function startFakeServer<F extends FaultLike, C extends BaseRecorde
   const calls: C[] = [];
   let queue: F[] = [];
   let persistentFault: F | null = null;
+  let scoped: Array<{ scope: FaultScope; fault: F }> = [];
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const parts: Buffer[] = [];
@@ -216,7 +236,8 @@ export async function startFakeServer<F extends FaultLike, C extends BaseRecorde
       // Kept as the raw string: the fake's route answers 400 like the provider does.
     }
     const url = new URL(request.url ?? '/', 'http://fake.invalid');
-    const fault = queue.shift() ?? persistentFault;
+    const fault =
+      queue.shift() ?? scoped.find((entry) => inScope(entry.scope, request, body))?.fault ?? persistentFault;
     const connection = new AbortController();
     let destroyedByFake = false;
     let settle: (outcome: CallOutcome) => void = () => {};
@@ -289,10 +310,17 @@ export async function startFakeServer<F extends FaultLike, C extends BaseRecorde
     setPersistentFault: (fault) => {
       persistentFault = fault;
     },
+    setScopedFault: (scope, fault) => {
+      const same = (entry: { scope: FaultScope }) =>
+        entry.scope.model === scope.model && entry.scope.key === scope.key;
+      scoped = scoped.filter((entry) => !same(entry));
+      if (fault !== null) scoped.push({ scope, fault });
+    },
     reset: () => {
       calls.length = 0;
       queue = [];
       persistentFault = null;
+      scoped = [];
     },
     close: () => {
       closing ??= new Promise<void>((resolve) => {
