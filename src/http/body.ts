@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { NexusError } from '../core/errors.ts';
 import type { Exchange, Gateway } from './exchange.ts';
@@ -7,6 +8,9 @@ const acceptedTypes = /^(application\/(json|[\w.+-]+\+json|x-www-form-urlencoded
 
 /** Deepest nesting of arrays and objects accepted; deeper JSON could overflow the stack when re-serialised. */
 export const maxJsonDepth = 128;
+
+/** The UTF-8 byte order mark; RFC 8259 §8.1 lets a parser ignore it, and Windows tools write it. */
+const byteOrderMark = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
  * Most bytes read for a refused oversize body: the limit again past the limit (at least 1 MiB past it), all
@@ -21,8 +25,9 @@ export function discardCapBytes(limitBytes: number): number {
 /**
  * The body stage: reads the whole request body up to `limitBytes` and parses it as JSON. An oversize body is
  * read to its end and discarded (up to `discardCapBytes`) before the 413, so the client can read it; a body
- * declared larger than that cap is refused from `content-length` before reading; malformed JSON names the
- * position. A client that stops sending mid-body is cut off when `signal` aborts (the request deadline).
+ * declared larger than that cap is refused from `content-length` before reading. A body that is not valid
+ * UTF-8 is a 400 (a leading byte order mark is ignored); malformed JSON names the position. A client that
+ * stops sending mid-body is cut off when `signal` aborts (the request deadline).
  */
 export async function readJsonBody(
   request: IncomingMessage,
@@ -40,8 +45,12 @@ export async function readJsonBody(
   if (declared > discardCapBytes(limitBytes)) throw tooLarge(limitBytes);
   const { pieces, size } = await collect(request, { limitBytes, signal, oversize: declared > limitBytes });
   if (size === 0) throw new NexusError('invalid_json', 'The request body is empty; send a JSON object.');
-  const text =
-    pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces, size).toString('utf8');
+  const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+  // Decoding would silently turn bad bytes into U+FFFD and send the altered text upstream.
+  if (!isUtf8(bytes))
+    throw new NexusError('invalid_json', 'The request body is not valid UTF-8; send JSON encoded as UTF-8.');
+  const start = bytes.subarray(0, 3).equals(byteOrderMark) ? 3 : 0;
+  const text = bytes.toString('utf8', start);
   if (mayNestDeeperThan(text, maxJsonDepth) && nestingDepth(text) > maxJsonDepth) {
     throw new NexusError('invalid_json', `The request body is nested deeper than ${maxJsonDepth} levels.`);
   }
