@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { NexusError } from '../core/errors.ts';
 import type { Exchange, Gateway } from './exchange.ts';
@@ -8,9 +9,24 @@ const acceptedTypes = /^(application\/(json|[\w.+-]+\+json|x-www-form-urlencoded
 /** Deepest nesting of arrays and objects accepted; deeper JSON could overflow the stack when re-serialised. */
 export const maxJsonDepth = 128;
 
+/** The UTF-8 byte order mark; RFC 8259 §8.1 lets a parser ignore it, and Windows tools write it. */
+const byteOrderMark = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
- * The body stage: reads the whole request body up to `limitBytes` and parses it as JSON. Oversize bodies are
- * refused from `content-length` before reading when possible; malformed JSON names the position. A client that
+ * Most bytes read for a refused oversize body: the limit again past the limit (at least 1 MiB past it), all
+ * discarded as they arrive. Reading the rest of a body that is somewhat too large lets the client finish
+ * sending and read its 413; closing on a client that is still sending makes the kernel reset the connection,
+ * and the reset discards the unread reply. A body larger than this is answered at once and the connection cut.
+ */
+export function discardCapBytes(limitBytes: number): number {
+  return limitBytes + Math.max(limitBytes, 1024 * 1024);
+}
+
+/**
+ * The body stage: reads the whole request body up to `limitBytes` and parses it as JSON. An oversize body is
+ * read to its end and discarded (up to `discardCapBytes`) before the 413, so the client can read it; a body
+ * declared larger than that cap is refused from `content-length` before reading. A body that is not valid
+ * UTF-8 is a 400 (a leading byte order mark is ignored); malformed JSON names the position. A client that
  * stops sending mid-body is cut off when `signal` aborts (the request deadline).
  */
 export async function readJsonBody(
@@ -25,12 +41,16 @@ export async function readJsonBody(
       `Content-Type '${type.slice(0, 100)}' is not supported; send application/json.`,
     );
   }
-  const declared = request.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limitBytes) throw tooLarge(limitBytes);
-  const { pieces, size } = await collect(request, limitBytes, signal);
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > discardCapBytes(limitBytes)) throw tooLarge(limitBytes);
+  const { pieces, size } = await collect(request, { limitBytes, signal, oversize: declared > limitBytes });
   if (size === 0) throw new NexusError('invalid_json', 'The request body is empty; send a JSON object.');
-  const text =
-    pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces, size).toString('utf8');
+  const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+  // Decoding would silently turn bad bytes into U+FFFD and send the altered text upstream.
+  if (!isUtf8(bytes))
+    throw new NexusError('invalid_json', 'The request body is not valid UTF-8; send JSON encoded as UTF-8.');
+  const start = bytes.subarray(0, 3).equals(byteOrderMark) ? 3 : 0;
+  const text = bytes.toString('utf8', start);
   if (mayNestDeeperThan(text, maxJsonDepth) && nestingDepth(text) > maxJsonDepth) {
     throw new NexusError('invalid_json', `The request body is nested deeper than ${maxJsonDepth} levels.`);
   }
@@ -50,14 +70,25 @@ export function readExchangeJson(gateway: Gateway, exchange: Exchange): Promise<
   return readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes, exchange.signal);
 }
 
+interface CollectOptions {
+  limitBytes: number;
+  signal: AbortSignal;
+  /** Already known to exceed the limit (from `content-length`): discard from the first byte. */
+  oversize: boolean;
+}
+
 /**
- * Collects the body bytes. Rejects on the limit, on the deadline (408, leaving the socket for the error reply)
- * and on a client that hangs up mid-upload (flagged `clientClosed`, so it is logged, not answered).
+ * Collects the body bytes. Past the limit it stops keeping them but reads on to the end of the body and then
+ * rejects with 413, so the client has finished sending when the reply goes out. It rejects at once, leaving
+ * the rest unread for the edge to close on: past `discardCapBytes`; on the deadline (413 while discarding, else
+ * 408); and on a client that hangs up mid-upload (flagged `clientClosed`, so it is logged, not answered).
  */
-function collect(request: IncomingMessage, limitBytes: number, signal: AbortSignal) {
+function collect(request: IncomingMessage, { limitBytes, signal, oversize }: CollectOptions) {
+  const capBytes = discardCapBytes(limitBytes);
   return new Promise<{ pieces: Buffer[]; size: number }>((resolve, reject) => {
     const pieces: Buffer[] = [];
     let size = 0;
+    let discarding = oversize;
     const cleanup = () => {
       request.off('data', onData);
       request.off('end', onEnd);
@@ -67,17 +98,22 @@ function collect(request: IncomingMessage, limitBytes: number, signal: AbortSign
     };
     const onData = (piece: Buffer) => {
       size += piece.length;
-      if (size > limitBytes) {
+      if (size > capBytes) {
         cleanup();
         request.pause();
         reject(tooLarge(limitBytes));
         return;
       }
-      pieces.push(piece);
+      if (size > limitBytes && !discarding) {
+        discarding = true;
+        pieces.length = 0;
+      }
+      if (!discarding) pieces.push(piece);
     };
     const onEnd = () => {
       cleanup();
-      resolve({ pieces, size });
+      if (discarding) reject(tooLarge(limitBytes));
+      else resolve({ pieces, size });
     };
     const onGone = () => {
       cleanup();
@@ -86,12 +122,13 @@ function collect(request: IncomingMessage, limitBytes: number, signal: AbortSign
     const onAbort = () => {
       cleanup();
       request.pause();
-      reject(
-        signal.reason instanceof NexusError && signal.reason.code === 'upstream_timeout'
-          ? new NexusError('request_timeout', 'The request body did not arrive in time.')
-          : signal.reason,
-      );
+      const deadline = signal.reason instanceof NexusError && signal.reason.code === 'upstream_timeout';
+      reject(deadline ? deadlineError() : signal.reason);
     };
+    const deadlineError = () =>
+      discarding
+        ? tooLarge(limitBytes)
+        : new NexusError('request_timeout', 'The request body did not arrive in time.');
     if (signal.aborted) {
       onAbort();
       return;

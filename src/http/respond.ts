@@ -49,8 +49,10 @@ export function addWarnings(response: ServerResponse, warnings: readonly { messa
 }
 
 /**
- * Sends an error. When the request body was not read (oversize, refused early) the connection is closed after
- * the reply, so an unread body cannot be mistaken for the next request.
+ * Sends an error. When the request body was not read to its end (refused early, past the oversize discard
+ * cap, cut by the deadline) the rest is discarded until the connection closes after the reply, so unread bytes
+ * cannot be mistaken for the next request. A 413 always closes the connection, read to its end or not, so
+ * clients see one behaviour and a keep-alive connection cannot make Nexus discard oversize bodies in a loop.
  */
 export function drainAndSend(
   request: IncomingMessage,
@@ -58,9 +60,7 @@ export function drainAndSend(
   error: NexusError,
   shape: ErrorShape,
 ): void {
-  if (!request.complete) {
-    response.setHeader('connection', 'close');
-    request.resume();
-  }
+  if (!request.complete || error.code === 'body_too_large') response.setHeader('connection', 'close');
+  if (!request.complete) request.resume();
   sendError(response, error, shape);
 }
