@@ -1,46 +1,34 @@
 import { NexusError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingsRequest, Usage } from '../core/openai-types.ts';
 import type { StreamBatch } from '../providers/types.ts';
-import { runAttempts, settleSuccess } from '../resilience/attempt-loop.ts';
 import { chatBatchIsReal } from '../resilience/stream-attempt.ts';
 import { chatStreamResume } from '../resilience/stream-continuation.ts';
-import { oneShotOptions, planOf, withGroupDeadline } from './attempt-options.ts';
-import { loopDependencies, type PipelineDependencies } from './dependencies.ts';
+import { planOf } from './attempt-options.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import { dispatchOneShot } from './dispatch-one-shot.ts';
 import { dispatchStream } from './dispatch-stream.ts';
 import type { GatewayRequest } from './request.ts';
 
 /**
- * Dispatch for `/v1/chat/completions` (and the seed aliases): one reply through the attempt loop, each attempt
- * bounded by the response timeout, with the winner's usage on its attempt record.
+ * Dispatch for `/v1/chat/completions` (and the seed aliases): one reply through the attempt loop, with the
+ * winner's usage on its attempt record.
  */
 export async function dispatchChat(
   dependencies: PipelineDependencies,
   request: GatewayRequest,
   body: ChatRequest,
 ): Promise<void> {
-  const plan = planOf(request);
-  const started = performance.now();
-  const deadline = withGroupDeadline(plan, request.signal);
-  try {
-    const { value, record } = await runAttempts(
-      loopDependencies(dependencies),
-      plan,
-      { requestId: request.id, signal: deadline.signal },
-      oneShotOptions(dependencies, request, plan),
-      async (target, context, attempt) => {
-        const attemptStarted = performance.now();
-        const result = await dependencies.registry.adapterFor(target.instance).chat(target, body, context);
-        attempt.usage = result.completion.usage ?? undefined;
-        settleSuccess(dependencies, target, attempt, performance.now() - attemptStarted);
-        return result;
-      },
-    );
-    request.served = record;
-    request.reply = { kind: 'chat', result: value };
-  } finally {
-    deadline.clear();
-    request.upstreamMs = performance.now() - started;
-  }
+  const result = await dispatchOneShot(
+    dependencies,
+    request,
+    planOf(request),
+    async (target, context, attempt) => {
+      const reply = await dependencies.registry.adapterFor(target.instance).chat(target, body, context);
+      attempt.usage = reply.completion.usage ?? undefined;
+      return reply;
+    },
+  );
+  request.reply = { kind: 'chat', result };
 }
 
 /** Dispatch for streamed chat: the shared stream dispatch with OpenAI chunk batches. */
@@ -79,38 +67,28 @@ export async function dispatchEmbeddings(
   request: GatewayRequest,
   body: EmbeddingsRequest,
 ): Promise<void> {
-  const plan = planOf(request);
-  const started = performance.now();
-  try {
-    const { value, record } = await runAttempts(
-      loopDependencies(dependencies),
-      plan,
-      { requestId: request.id, signal: request.signal },
-      oneShotOptions(dependencies, request, plan),
-      async (target, context, attempt) => {
-        const adapter = dependencies.registry.adapterFor(target.instance);
-        if (adapter.embeddings === undefined) {
-          throw new NexusError(
-            'unsupported_capability',
-            `${target.instance.provider.name} does not serve embeddings.`,
-            { param: 'model' },
-          );
-        }
-        const attemptStarted = performance.now();
-        const result = await adapter.embeddings(target, body, context);
-        const usage = result.response.usage;
-        attempt.usage = {
-          prompt_tokens: usage?.prompt_tokens ?? 0,
-          completion_tokens: 0,
-          total_tokens: usage?.total_tokens ?? usage?.prompt_tokens ?? 0,
-        };
-        settleSuccess(dependencies, target, attempt, performance.now() - attemptStarted);
-        return result;
-      },
-    );
-    request.served = record;
-    request.reply = { kind: 'embeddings', result: value };
-  } finally {
-    request.upstreamMs = performance.now() - started;
-  }
+  const result = await dispatchOneShot(
+    dependencies,
+    request,
+    planOf(request),
+    async (target, context, attempt) => {
+      const adapter = dependencies.registry.adapterFor(target.instance);
+      if (adapter.embeddings === undefined) {
+        throw new NexusError(
+          'unsupported_capability',
+          `${target.instance.provider.name} does not serve embeddings.`,
+          { param: 'model' },
+        );
+      }
+      const reply = await adapter.embeddings(target, body, context);
+      const usage = reply.response.usage;
+      attempt.usage = {
+        prompt_tokens: usage?.prompt_tokens ?? 0,
+        completion_tokens: 0,
+        total_tokens: usage?.total_tokens ?? usage?.prompt_tokens ?? 0,
+      };
+      return reply;
+    },
+  );
+  request.reply = { kind: 'embeddings', result };
 }

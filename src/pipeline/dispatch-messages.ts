@@ -7,11 +7,11 @@ import { createStreamTranslator } from '../protocols/anthropic/stream-to-events.
 import { canonicalUsage, usageInText } from '../protocols/anthropic/usage.ts';
 import type { MessagesRequest } from '../protocols/anthropic/validate.ts';
 import type { ChatStream, NativeEvent, NativeMessagesRequest, UpstreamTarget } from '../providers/types.ts';
-import { runAttempts, settleSuccess } from '../resilience/attempt-loop.ts';
 import type { RoutePlan } from '../resilience/route-plan.ts';
-import { oneShotOptions, planOf } from './attempt-options.ts';
-import { loopDependencies, type PipelineDependencies } from './dependencies.ts';
+import { planOf } from './attempt-options.ts';
+import type { PipelineDependencies } from './dependencies.ts';
 import { chatBatchUsage } from './dispatch-chat.ts';
+import { dispatchOneShot } from './dispatch-one-shot.ts';
 import { dispatchStream } from './dispatch-stream.ts';
 import type { GatewayRequest, MessagesBatch, Operation } from './request.ts';
 
@@ -32,7 +32,7 @@ export async function dispatchMessages(
   operation: MessagesOperation,
 ): Promise<void> {
   if (operation.endpoint === 'count_tokens') {
-    await dispatchOneShot(
+    await dispatchMessagesOneShot(
       dependencies,
       request,
       operation,
@@ -44,48 +44,31 @@ export async function dispatchMessages(
     await dispatchMessagesStream(dependencies, request, operation);
     return;
   }
-  await dispatchOneShot(dependencies, request, operation, planOf(request));
+  await dispatchMessagesOneShot(dependencies, request, operation, planOf(request));
 }
 
-async function dispatchOneShot(
+async function dispatchMessagesOneShot(
   dependencies: PipelineDependencies,
   request: GatewayRequest,
   operation: MessagesOperation,
   plan: RoutePlan,
 ): Promise<void> {
-  const started = performance.now();
-  try {
-    const { value, record } = await runAttempts(
-      loopDependencies(dependencies),
-      plan,
-      { requestId: request.id, signal: request.signal },
-      oneShotOptions(dependencies, request, plan),
-      async (target, context, attempt) => {
-        const attemptStarted = performance.now();
-        const adapter = dependencies.registry.adapterFor(target.instance);
-        let body: string | ReturnType<typeof canonicalToAnthropic>['value'];
-        if (adapter.nativeMessages !== undefined) {
-          const reply = await adapter.nativeMessages(target, nativeCall(operation), context);
-          if (reply.kind !== 'json') throw new Error('a native Messages call without stream returned events');
-          body = reply.body;
-          if (operation.endpoint === 'messages') attempt.usage = canonicalUsage(usageInText(body));
-        } else {
-          const canonical = translate(operation, target, context.warnings);
-          const result = await adapter.chat(target, canonical, context);
-          attempt.usage = result.completion.usage ?? undefined;
-          const reply = canonicalToAnthropic(result.completion);
-          context.warnings.push(...reply.warnings);
-          body = reply.value;
-        }
-        settleSuccess(dependencies, target, attempt, performance.now() - attemptStarted);
-        return body;
-      },
-    );
-    request.served = record;
-    request.reply = { kind: 'messages', body: value };
-  } finally {
-    request.upstreamMs = performance.now() - started;
-  }
+  const body = await dispatchOneShot(dependencies, request, plan, async (target, context, attempt) => {
+    const adapter = dependencies.registry.adapterFor(target.instance);
+    if (adapter.nativeMessages !== undefined) {
+      const reply = await adapter.nativeMessages(target, nativeCall(operation), context);
+      if (reply.kind !== 'json') throw new Error('a native Messages call without stream returned events');
+      if (operation.endpoint === 'messages') attempt.usage = canonicalUsage(usageInText(reply.body));
+      return reply.body;
+    }
+    const canonical = translate(operation, target, context.warnings);
+    const result = await adapter.chat(target, canonical, context);
+    attempt.usage = result.completion.usage ?? undefined;
+    const reply = canonicalToAnthropic(result.completion);
+    context.warnings.push(...reply.warnings);
+    return reply.value;
+  });
+  request.reply = { kind: 'messages', body };
 }
 
 async function dispatchMessagesStream(

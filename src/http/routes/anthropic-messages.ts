@@ -1,4 +1,9 @@
-import { validateCountTokensRequest, validateMessagesRequest } from '../../protocols/anthropic/validate.ts';
+import {
+  type CountTokensRequest,
+  type MessagesRequest,
+  validateCountTokensRequest,
+  validateMessagesRequest,
+} from '../../protocols/anthropic/validate.ts';
 import { deliverMessages } from '../deliver.ts';
 import type { Exchange, Route } from '../exchange.ts';
 import { parseBody } from '../parse.ts';
@@ -10,37 +15,31 @@ import { parseBody } from '../parse.ts';
  * attempt (pipeline/dispatch-messages.ts). Errors render in Anthropic's shape.
  */
 export const anthropicRoutes: readonly Route[] = [
-  {
-    kind: 'proxy',
-    method: 'POST',
-    path: '/v1/messages',
-    authenticated: true,
-    errorShape: 'anthropic',
-    parse: parseBody((body, exchange) => ({
-      kind: 'messages',
-      endpoint: 'messages',
-      request: validateMessagesRequest(body),
-      body: body as Record<string, unknown>,
-      headers: protocolHeaders(exchange),
-    })),
-    deliver: () => deliverMessages,
-  },
-  {
-    kind: 'proxy',
-    method: 'POST',
-    path: '/v1/messages/count_tokens',
-    authenticated: true,
-    errorShape: 'anthropic',
-    parse: parseBody((body, exchange) => ({
-      kind: 'messages',
-      endpoint: 'count_tokens',
-      request: validateCountTokensRequest(body),
-      body: body as Record<string, unknown>,
-      headers: protocolHeaders(exchange),
-    })),
-    deliver: () => deliverMessages,
-  },
+  messagesRoute('/v1/messages', 'messages', validateMessagesRequest),
+  messagesRoute('/v1/messages/count_tokens', 'count_tokens', validateCountTokensRequest),
 ];
+
+function messagesRoute(
+  path: string,
+  endpoint: 'messages' | 'count_tokens',
+  validate: (body: unknown) => MessagesRequest | CountTokensRequest,
+): Route {
+  return {
+    kind: 'proxy',
+    method: 'POST',
+    path,
+    authenticated: true,
+    errorShape: 'anthropic',
+    parse: parseBody((body, exchange) => ({
+      kind: 'messages',
+      endpoint,
+      request: validate(body),
+      body: body as Record<string, unknown>,
+      headers: protocolHeaders(exchange),
+    })),
+    deliver: () => deliverMessages,
+  };
+}
 
 /** The client's protocol headers passed on to an Anthropic upstream. */
 function protocolHeaders(exchange: Exchange): Record<string, string> {
