@@ -1,0 +1,90 @@
+import type { Demand, LimitName, RateLimits, Scope, ScopeRef, StoreCounter } from './limit-types.ts';
+import { limitWindow } from './limit-window.ts';
+import { usdToNanos } from './usd-nanos.ts';
+
+/** Seed 003's limits, applied when limiting is enabled without values: 60 rpm, 1000 rph, 100 000 tokens. */
+export const seedLimitDefaults: Readonly<Required<Pick<RateLimits, 'rpm' | 'rph' | 'token_budget'>>> = {
+  rpm: 60,
+  rph: 1000,
+  token_budget: 100_000,
+};
+
+/**
+ * The limits of a scope whose limiting is enabled: the values given win, `null` turns one limit off, and
+ * the rest take seed 003's defaults (`seedLimitDefaults`). A scope that is not limited at all simply has no
+ * `limits` (absent means unlimited).
+ */
+export function limitsWithDefaults(values: RateLimits = {}): RateLimits {
+  return { ...seedLimitDefaults, ...definedOnly(values) };
+}
+
+/** One counter of an admission, with what a decision reports about it. */
+export interface PlannedCounter extends StoreCounter {
+  readonly scope: ScopeRef;
+  readonly limit: LimitName;
+  /** When the counter's window ends, epoch ms; undefined for the lifetime token budget. */
+  readonly resetAtMs: number | undefined;
+}
+
+const rateLimitNames = ['rpm', 'rph', 'tpm', 'token_budget'] as const;
+const budgetNames = ['daily_usd', 'monthly_usd'] as const;
+
+/**
+ * Every counter a request touches: for each scope, each limit it has, in the window current at `nowMs`.
+ * Requests count at once (`hold: false`); tokens and USD are held until settlement. A key lives until its
+ * window ends, plus `leaseMs` for counters with holds so a late settlement still finds it.
+ * Throws a TypeError for a scope listed twice, a limit that is not a whole non-negative number, or a bad demand.
+ */
+export function planAdmission(
+  scopes: readonly Scope[],
+  demand: Demand,
+  options: { readonly nowMs: number; readonly leaseMs: number },
+): PlannedCounter[] {
+  checkAmount('demand.tokens', demand.tokens);
+  checkAmount('demand.costNanoUsd', demand.costNanoUsd);
+  const seen = new Set<string>();
+  const counters: PlannedCounter[] = [];
+  for (const scope of scopes) {
+    const base = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
+    if (seen.has(base)) throw new TypeError(`scope ${scope.kind} ${scope.id} is listed twice`);
+    seen.add(base);
+    const add = (limit: LimitName, max: number, amount: number, hold: boolean) => {
+      checkAmount(`${scope.kind} ${scope.id} ${limit}`, max);
+      const window = limitWindow(limit, options.nowMs);
+      const ttlMs =
+        window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
+      counters.push({
+        key: `${base}:${limit}:${window.label}`,
+        max,
+        amount,
+        hold,
+        ttlMs,
+        scope: { kind: scope.kind, id: scope.id },
+        limit,
+        resetAtMs: window.endMs,
+      });
+    };
+    for (const limit of rateLimitNames) {
+      const max = scope.limits?.[limit];
+      if (max === null || max === undefined) continue;
+      if (limit === 'rpm' || limit === 'rph') add(limit, max, 1, false);
+      else add(limit, max, demand.tokens, true);
+    }
+    for (const limit of budgetNames) {
+      const usd = scope.budget?.[limit];
+      if (usd === null || usd === undefined) continue;
+      add(limit, usdToNanos(usd), demand.costNanoUsd, true);
+    }
+  }
+  return counters;
+}
+
+function checkAmount(name: string, value: number) {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`${name} must be a whole non-negative number, got ${value}`);
+  }
+}
+
+function definedOnly(values: RateLimits): RateLimits {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
+}

@@ -1,0 +1,102 @@
+import {
+  type AdmissionResult,
+  type AdmissionWrite,
+  type CounterTotals,
+  hasRoom,
+  type LimitStore,
+  type SettlementWrite,
+} from './limit-types.ts';
+
+interface Entry {
+  used: number;
+  /** Held amounts by the epoch minute at whose end they lapse. */
+  readonly holds: Map<number, number>;
+  /** Epoch ms when the whole counter is gone (its window ended); Infinity for the lifetime token budget. */
+  expiresAtMs: number;
+}
+
+const minuteMs = 60_000;
+
+/**
+ * Counters in this process's memory: the store of a single gateway, and every replica's local fallback
+ * while the shared store is unreachable. Same layout and rule as the Redis store (`used` plus holds by the
+ * minute they lapse), so both give the same decisions. Atomic because nothing awaits between the check and
+ * the write. Expired counters are dropped when touched and in a sweep at most once a minute.
+ */
+export class MemoryLimitStore implements LimitStore {
+  readonly #entries = new Map<string, Entry>();
+  #nextSweepMs = 0;
+
+  /** How many counters are held in memory (for tests and `/health`). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async admit(write: AdmissionWrite): Promise<AdmissionResult> {
+    const now = write.nowMs;
+    if (now >= this.#nextSweepMs) this.#sweep(now);
+    const totals: CounterTotals[] = [];
+    let admitted = true;
+    for (const counter of write.counters) {
+      const entry = this.#live(counter.key, now);
+      const found =
+        entry === undefined ? { used: 0, held: 0 } : { used: entry.used, held: liveHeld(entry, now) };
+      totals.push(found);
+      if (!hasRoom(found, counter.amount, counter.max)) admitted = false;
+    }
+    if (!admitted) return { admitted, totals };
+    for (const counter of write.counters) {
+      let entry = this.#live(counter.key, now);
+      if (entry === undefined) {
+        entry = { used: 0, holds: new Map(), expiresAtMs: Number.POSITIVE_INFINITY };
+        this.#entries.set(counter.key, entry);
+      }
+      if (counter.ttlMs !== undefined) entry.expiresAtMs = now + counter.ttlMs;
+      if (!counter.hold) entry.used += counter.amount;
+      else if (counter.amount > 0) {
+        entry.holds.set(
+          write.holdUntilMinute,
+          (entry.holds.get(write.holdUntilMinute) ?? 0) + counter.amount,
+        );
+      }
+    }
+    return { admitted, totals };
+  }
+
+  async settle(write: SettlementWrite): Promise<void> {
+    for (const counter of write.counters) {
+      // A counter whose window has ended is dropped on its next touch, so changing it here changes nothing.
+      const entry = this.#entries.get(counter.key);
+      if (entry === undefined) continue;
+      const held = entry.holds.get(write.holdUntilMinute);
+      if (held !== undefined) {
+        const left = held - counter.reserved;
+        if (left > 0) entry.holds.set(write.holdUntilMinute, left);
+        else entry.holds.delete(write.holdUntilMinute);
+      }
+      entry.used += counter.actual;
+    }
+  }
+
+  #live(key: string, now: number): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.expiresAtMs > now) return entry;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  #sweep(now: number) {
+    for (const [key, entry] of this.#entries) if (entry.expiresAtMs <= now) this.#entries.delete(key);
+    this.#nextSweepMs = now + minuteMs;
+  }
+}
+
+/** The sum of holds that have not lapsed; lapsed ones are dropped (a request that never settled). */
+function liveHeld(entry: Entry, now: number): number {
+  let held = 0;
+  for (const [minute, amount] of entry.holds) {
+    if (minute * minuteMs <= now) entry.holds.delete(minute);
+    else held += amount;
+  }
+  return held;
+}
