@@ -120,8 +120,8 @@ export class Limiter {
   readonly #leaseMs: number;
   readonly #maxPending: number;
   readonly #onStoreHealth: (event: StoreHealthEvent) => void;
-  /** Reservations admitted and not yet settled: a second settle, or a foreign object, changes nothing. */
-  readonly #open = new WeakSet<Reservation>();
+  /** Every reservation this limiter made: true until settled, so a second settle changes nothing. */
+  readonly #reservations = new WeakMap<Reservation, boolean>();
   #pending: PendingSettlement[] = [];
   #flushing = false;
   #sharedUp = true;
@@ -170,12 +170,16 @@ export class Limiter {
   /**
    * Replaces the reservation's holds with what the request really used (`usage.tokens` for token limits,
    * `usage.costNanoUsd` for USD budgets): the difference is refunded, or charged when the estimate was low.
-   * Settling twice, or after `release`, does nothing. Never throws for a store failure: the settlement is
-   * kept and resent once the shared store is back.
+   * Settling twice, or after `release`, does nothing; a reservation made by another limiter is a TypeError.
+   * Never throws for a store failure: the settlement is kept and resent once the shared store is back.
    */
   async settle(reservation: Reservation, usage: Usage): Promise<void> {
     checkUsage(usage);
-    if (!this.#open.delete(reservation) || reservation.held.length === 0) return;
+    const open = this.#reservations.get(reservation);
+    if (open === undefined) throw new TypeError('the reservation was not made by this limiter');
+    if (!open) return;
+    this.#reservations.set(reservation, false);
+    if (reservation.held.length === 0) return;
     const write: SettlementWrite = {
       reservationId: reservation.id,
       holdUntilMinute: reservation.holdUntilMinute,
@@ -227,7 +231,7 @@ export class Limiter {
         .filter((counter) => counter.hold)
         .map((counter) => ({ key: counter.key, kind: kindOfLimit[counter.limit], reserved: counter.amount })),
     };
-    this.#open.add(reservation);
+    this.#reservations.set(reservation, true);
     return {
       admitted: true,
       reservation,

@@ -213,6 +213,8 @@ describe('limiter: token limits with reservations', () => {
     await limiter.release(second.reservation);
     admitted(await limiter.admit(scopes, { tokens: 900, costNanoUsd: 0 }));
     assert.equal(refused(await limiter.admit(scopes, { tokens: 0, costNanoUsd: 0 })).limit, 'rpm');
+    // A reservation is settled where it was made: another limiter refuses it loudly rather than ignoring it.
+    await assert.rejects(new Limiter().settle(second.reservation, { tokens: 0, costNanoUsd: 0 }), TypeError);
   });
 });
 
