@@ -113,7 +113,8 @@ export class RedisBreakerStore implements SharedBreakerStore {
   }
 }
 
-function connected(redis: Redis, timeoutMs: number): Promise<void> {
+/** Resolves when the connection is ready, or rejects after `timeoutMs`. */
+export function connected(redis: Redis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script and its SHA-1, the name EVALSHA calls it by. */
+export interface LimitScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): LimitScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/**
+ * One admission, atomically, across every counter of every scope (Redis runs a script alone).
+ * A counter is a hash: `used` (requests counted, usage settled) and `held:<minute>` (the sum of live holds
+ * that lapse at the end of that epoch minute). Holds whose minute has ended are dropped first: a request
+ * that never settled. Then, only if every counter has `used + held < max` and `used + held + amount <= max`,
+ * every amount is added (to `used`, or to this admission's hold field) and each key's TTL set to its
+ * window's end (plus the settlement grace for held counters); a refusal adds nothing.
+ *
+ * KEYS: the counters. ARGV: now (epoch ms), this admission's hold field, then per counter four values:
+ * max, amount, `1` to hold (`0` to count at once), TTL ms (`0`: no expiry).
+ * Returns `{admitted (1|0), used1, held1, used2, held2, ...}` as found before the admission.
+ *
+ * Amounts travel as decimal strings and are added by HINCRBY (exact 64-bit); Lua compares them as doubles,
+ * exact up to 2^53, which the callers guarantee.
+ */
+export const admitScript = script(`
+local now = tonumber(ARGV[1])
+local holdField = ARGV[2]
+local result = {1}
+for i, key in ipairs(KEYS) do
+  local base = 2 + (i - 1) * 4
+  local max = tonumber(ARGV[base + 1])
+  local amount = tonumber(ARGV[base + 2])
+  local used, held = 0, 0
+  local fields = redis.call('HGETALL', key)
+  for j = 1, #fields, 2 do
+    local name = fields[j]
+    if name == 'used' then
+      used = tonumber(fields[j + 1])
+    else
+      local minute = tonumber(string.sub(name, 6))
+      if minute ~= nil and minute * 60000 <= now then
+        redis.call('HDEL', key, name)
+      elseif minute ~= nil then
+        held = held + tonumber(fields[j + 1])
+      end
+    end
+  end
+  result[2 * i] = used
+  result[2 * i + 1] = held
+  if used + held >= max or used + held + amount > max then result[1] = 0 end
+end
+if result[1] == 1 then
+  for i, key in ipairs(KEYS) do
+    local base = 2 + (i - 1) * 4
+    if ARGV[base + 2] ~= '0' then
+      local field = 'used'
+      if ARGV[base + 3] == '1' then field = holdField end
+      redis.call('HINCRBY', key, field, ARGV[base + 2])
+    end
+    if ARGV[base + 4] ~= '0' then redis.call('PEXPIRE', key, ARGV[base + 4]) end
+  end
+end
+return result
+`);
+
+/**
+ * One settlement, atomically, at most once per reservation: its id joins a set of settled ids (one set per
+ * hold minute, kept for ARGV[3] ms), so a resend after a lost reply is a no-op. Then for each counter that
+ * still exists (its window has not expired), the reservation's share of its hold field is removed, if the
+ * hold has not lapsed already, and the real amount added to `used`.
+ *
+ * KEYS[1]: the set of settled ids; KEYS[2..]: the counters. ARGV: the hold field, the reservation id, the
+ * set's TTL ms, then per counter: minus the amount reserved (`-123`, or `0`), the amount used.
+ * Returns 1, or 0 when the reservation was already settled.
+ */
+export const settleScript = script(`
+if redis.call('SADD', KEYS[1], ARGV[2]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local refund = ARGV[2 * i]
+  local actual = ARGV[2 * i + 1]
+  if redis.call('EXISTS', key) == 1 then
+    if refund ~= '0' and redis.call('HEXISTS', key, ARGV[1]) == 1 then
+      if redis.call('HINCRBY', key, ARGV[1], refund) <= 0 then redis.call('HDEL', key, ARGV[1]) end
+    end
+    if actual ~= '0' then redis.call('HINCRBY', key, 'used', actual) end
+  end
+end
+return 1
+`);

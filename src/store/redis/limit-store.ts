@@ -1,0 +1,108 @@
+import { Redis } from 'ioredis';
+import type {
+  AdmissionResult,
+  AdmissionWrite,
+  CounterTotals,
+  LimitStore,
+  SettlementWrite,
+} from '../../limits/limit-types.ts';
+import { connected } from './breaker-store.ts';
+import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts';
+
+/**
+ * Rate-limit, token and budget counters shared by every replica on one Redis: one hash per limit, scope and
+ * window, `<prefix>limits:<scope kind>:<scope id>:<limit>:<window>` (e.g.
+ * `nexus:limits:key:k_1:rpm:20250131T2359`, `...:daily_usd:20250131`, `...:token_budget:total`) holding
+ * `used` and `held:<minute>` fields, expiring with its window; the ids of settled reservations in sets
+ * `<prefix>limits:settled:<minute>` (about 60 bytes per settled request, kept for the reservation TTL plus a
+ * minute). One Lua script per admission and one per settlement
+ * (`limit-scripts.ts`), each covering every scope in one call, called by EVALSHA and loaded on connect and
+ * again whenever Redis answers NOSCRIPT (a restarted or flushed server).
+ *
+ * All keys of one admission are touched by one script, so on Redis Cluster they must share a slot: use a
+ * hash tag as the prefix (`{nexus}:`). Windows come from the caller's clock: replicas keep theirs in sync
+ * (NTP), or a skewed one counts near a boundary in the neighbouring window.
+ *
+ * Errors are not retried here: a failed call rejects at once (no offline queue, no resend of a command
+ * whose reply was lost, `commandTimeoutMs` for a server that hangs), and the limiter applies its outage
+ * policy. ioredis keeps reconnecting in the background.
+ */
+export class RedisLimitStore implements LimitStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  /** `keyPrefix` (default `nexus:`) separates deployments sharing one Redis; `commandTimeoutMs` default 1000. */
+  constructor(url: string, options: { keyPrefix?: string; commandTimeoutMs?: number } = {}) {
+    this.#prefix = options.keyPrefix ?? 'nexus:';
+    this.#redis = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      // A script whose reply was lost may have run: resending it would count a request twice.
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 1000,
+    });
+    // Errors surface through the promises of the calls that fail; the connection retries by itself.
+    this.#redis.on('error', () => {});
+    this.#redis.on('ready', () => {
+      void this.#load().catch(() => {});
+    });
+  }
+
+  /** Resolves once connected (used at boot, so a misconfigured URL is reported early). */
+  async ready(timeoutMs = 5000): Promise<void> {
+    await connected(this.#redis, timeoutMs);
+  }
+
+  async admit(write: AdmissionWrite): Promise<AdmissionResult> {
+    const keys = write.counters.map((counter) => this.#prefix + counter.key);
+    const args = [String(write.nowMs), `held:${write.holdUntilMinute}`];
+    for (const counter of write.counters) {
+      args.push(
+        String(counter.max),
+        String(counter.amount),
+        counter.hold ? '1' : '0',
+        String(counter.ttlMs ?? 0),
+      );
+    }
+    const reply = await this.#run(admitScript, keys, args);
+    if (!Array.isArray(reply) || reply.length !== 1 + 2 * keys.length) {
+      throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply)}`);
+    }
+    const numbers = reply.map(Number);
+    const totals: CounterTotals[] = write.counters.map((_, index) => ({
+      used: numbers[1 + 2 * index] ?? 0,
+      held: numbers[2 + 2 * index] ?? 0,
+    }));
+    return { admitted: numbers[0] === 1, totals };
+  }
+
+  async settle(write: SettlementWrite): Promise<void> {
+    const keys = [`${this.#prefix}limits:settled:${write.holdUntilMinute}`];
+    const args = [`held:${write.holdUntilMinute}`, write.reservationId, String(write.rememberMs)];
+    for (const counter of write.counters) {
+      keys.push(this.#prefix + counter.key);
+      args.push(counter.reserved === 0 ? '0' : String(-counter.reserved), String(counter.actual));
+    }
+    await this.#run(settleScript, keys, args);
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+
+  /** EVALSHA; a server that does not know the script (restarted, flushed) gets it loaded, then the call again. */
+  async #run(script: LimitScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    try {
+      return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      // NOSCRIPT means the script did not run, so calling it again cannot count anything twice.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      await this.#redis.script('LOAD', script.lua);
+      return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    }
+  }
+
+  async #load(): Promise<void> {
+    await Promise.all([admitScript, settleScript].map((script) => this.#redis.script('LOAD', script.lua)));
+  }
+}
