@@ -1,0 +1,104 @@
+import type { Scope } from '../limits/limit-types.ts';
+import { digestsEqual, hashApiKey, keyPrefix } from './api-key.ts';
+
+/** One active tenant key as the gateway holds it in memory: who it belongs to and what bounds it. */
+export interface KeyPrincipal {
+  readonly keyId: string;
+  readonly keyHash: string;
+  readonly orgId: string;
+  readonly projectId: string | null;
+  readonly userId: string | null;
+  /** Models this key may use (names as clients send them); null: any. */
+  readonly models: readonly string[] | null;
+  /** Epoch milliseconds after which the key stops working; null: never. */
+  readonly expiresAt: number | null;
+  /** The scopes a request with this key is admitted against, tightest first: key, project, org. */
+  readonly scopes: readonly Scope[];
+}
+
+/** Where the directory loads keys from (the SQL store), and how it learns that they changed. */
+export interface KeySource {
+  /** Every key that is not revoked, with its project's and org's limits. */
+  loadActiveKeys(): Promise<KeyPrincipal[]>;
+  /** A number that grows whenever a key, project, org or their limits change (the polling fallback). */
+  changeVersion(): Promise<number>;
+}
+
+export type KeyLookup =
+  | { readonly kind: 'found'; readonly principal: KeyPrincipal }
+  | { readonly kind: 'expired' }
+  | { readonly kind: 'unknown' };
+
+/**
+ * Tenant keys served from memory: no database round trip on the request path. The directory is loaded at boot
+ * and reloaded whenever the source's change version moves, which it checks every `pollIntervalMs` (so a key
+ * revoked on one replica stops working on every replica within that interval) or at once when `invalidate()`
+ * is called (a Redis pub/sub message from the replica that made the change). A failed reload keeps the last
+ * good directory: a database outage does not lock every tenant out.
+ */
+export class KeyDirectory {
+  readonly #source: KeySource;
+  readonly #now: () => number;
+  #byHash = new Map<string, KeyPrincipal>();
+  #version = -1;
+  #timer: NodeJS.Timeout | undefined;
+  #reloading: Promise<void> | undefined;
+  readonly #onError: (error: unknown) => void;
+
+  constructor(source: KeySource, options: { now?: () => number; onError?: (error: unknown) => void } = {}) {
+    this.#source = source;
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** Loads every active key, then polls for changes every `pollIntervalMs`. */
+  async start(pollIntervalMs: number): Promise<void> {
+    await this.#reload();
+    this.#timer = setInterval(() => void this.refresh(), pollIntervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+
+  /** Reloads now if the source changed (a pub/sub notice, or the poll); concurrent calls share one reload. */
+  async refresh(): Promise<void> {
+    try {
+      const version = await this.#source.changeVersion();
+      if (version === this.#version) return;
+      await this.#reload();
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+
+  /** The principal for a presented key; never touches the database. */
+  lookup(presented: string): KeyLookup {
+    if (!presented.startsWith(keyPrefix)) return { kind: 'unknown' };
+    const hash = hashApiKey(presented);
+    const found = this.#byHash.get(hash);
+    if (found === undefined || !digestsEqual(found.keyHash, hash)) return { kind: 'unknown' };
+    if (found.expiresAt !== null && found.expiresAt <= this.#now()) return { kind: 'expired' };
+    return { kind: 'found', principal: found };
+  }
+
+  /** Keys held now. */
+  get size(): number {
+    return this.#byHash.size;
+  }
+
+  async #reload(): Promise<void> {
+    this.#reloading ??= (async () => {
+      try {
+        const version = await this.#source.changeVersion();
+        const keys = await this.#source.loadActiveKeys();
+        this.#byHash = new Map(keys.map((key) => [key.keyHash, key]));
+        this.#version = version;
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    await this.#reloading;
+  }
+}

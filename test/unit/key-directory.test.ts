@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { displayPrefix, generateApiKey, hashApiKey } from '../../src/tenancy/api-key.ts';
+import { KeyDirectory, type KeyPrincipal, type KeySource } from '../../src/tenancy/key-directory.ts';
+
+function principal(key: string, overrides: Partial<KeyPrincipal> = {}): KeyPrincipal {
+  return {
+    keyId: `key_${displayPrefix(key)}`,
+    keyHash: hashApiKey(key),
+    orgId: 'org_1',
+    projectId: 'proj_1',
+    userId: null,
+    models: null,
+    expiresAt: null,
+    scopes: [{ kind: 'key', id: `key_${displayPrefix(key)}` }],
+    ...overrides,
+  };
+}
+
+/** A store whose keys and change version the test moves, and which can be made to fail. */
+function source(initial: KeyPrincipal[]) {
+  let keys = initial;
+  let version = 1;
+  let failing = false;
+  const store: KeySource = {
+    async loadActiveKeys() {
+      if (failing) throw new Error('database unreachable');
+      return keys;
+    },
+    async changeVersion() {
+      if (failing) throw new Error('database unreachable');
+      return version;
+    },
+  };
+  return {
+    store,
+    replace(next: KeyPrincipal[]) {
+      keys = next;
+      version++;
+    },
+    fail(value: boolean) {
+      failing = value;
+    },
+  };
+}
+
+describe('tenant keys', () => {
+  it('are nk- plus at least 128 random bits, and only their digest identifies them', () => {
+    const key = generateApiKey();
+    assert.match(key, /^nk-[A-Za-z0-9_-]{32}$/);
+    assert.notEqual(generateApiKey(), key);
+    assert.equal(hashApiKey(key).length, 64);
+    assert.ok(!hashApiKey(key).includes(key.slice(3)));
+  });
+
+  it('are served from memory; a revocation is seen on the next refresh; an expired key is refused', async () => {
+    const [live, revoked, expired] = [generateApiKey(), generateApiKey(), generateApiKey()];
+    const keys = source([principal(live), principal(revoked), principal(expired, { expiresAt: 1_000 })]);
+    const directory = new KeyDirectory(keys.store, { now: () => 2_000 });
+    await directory.start(60_000);
+    try {
+      assert.equal(directory.lookup(live).kind, 'found');
+      assert.equal(directory.lookup(expired).kind, 'expired');
+      assert.equal(directory.lookup('nk-not-a-key').kind, 'unknown');
+      assert.equal(directory.lookup(hashApiKey(live)).kind, 'unknown', 'the digest itself is not a key');
+      keys.replace([principal(live), principal(expired, { expiresAt: 1_000 })]);
+      assert.equal(directory.lookup(revoked).kind, 'found', 'until the directory hears of the change');
+      await directory.refresh();
+      assert.equal(directory.lookup(revoked).kind, 'unknown');
+    } finally {
+      directory.stop();
+    }
+  });
+
+  it('a failing store keeps the last good directory, and a reload after it recovers applies changes', async () => {
+    const [first, second] = [generateApiKey(), generateApiKey()];
+    const keys = source([principal(first)]);
+    const errors: unknown[] = [];
+    const directory = new KeyDirectory(keys.store, { onError: (error) => errors.push(error) });
+    await directory.start(60_000);
+    try {
+      keys.fail(true);
+      await directory.refresh();
+      assert.equal(directory.lookup(first).kind, 'found', 'tenants are not locked out by a database outage');
+      assert.equal(errors.length, 1);
+      keys.fail(false);
+      keys.replace([principal(second)]);
+      await directory.refresh();
+      assert.equal(directory.lookup(first).kind, 'unknown');
+      assert.equal(directory.lookup(second).kind, 'found');
+    } finally {
+      directory.stop();
+    }
+  });
+});
