@@ -153,13 +153,15 @@ export class ApiKeysRepository {
 
   /** Records when keys were last used (batched by the caller); not a tenancy change, so no version bump. */
   async markUsed(ids: readonly string[], atMs: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.#db
-      .updateTable('api_keys')
-      .set({ last_used_at: atMs })
-      .where('id', 'in', [...ids])
-      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', atMs)]))
-      .execute();
+    // In slices, so a large batch stays under both databases' limits on bound parameters.
+    for (let start = 0; start < ids.length; start += 500) {
+      await this.#db
+        .updateTable('api_keys')
+        .set({ last_used_at: atMs })
+        .where('id', 'in', ids.slice(start, start + 500))
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', atMs)]))
+        .execute();
+    }
   }
 
   async #change(
