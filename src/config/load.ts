@@ -132,6 +132,10 @@ function applyEnv(
   scalar('REDIS_URL', ['redis', 'url'], 'string');
   scalar('REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string');
   scalar('SHUTDOWN_TIMEOUT_MS', ['shutdown', 'timeoutMs'], 'number');
+  scalar('DATABASE_URL', ['database', 'url'], 'string');
+  scalar('DATABASE_POOL_SIZE', ['database', 'poolSize'], 'number');
+  scalar('DATABASE_SCHEMA', ['database', 'schema'], 'string');
+  scalar('NEXUS_DATA_DIR', ['storage', 'dataDir'], 'string');
   const demo = env.NEXUS_DEMO;
   if (demo !== undefined && demo !== '')
     set(['demo', 'enabled'], demo === 'auto' ? 'auto' : booleanOrRaw(demo), 'NEXUS_DEMO');

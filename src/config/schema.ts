@@ -118,6 +118,28 @@ export const configSchema = z.strictObject({
       keyPrefix: z.string().min(1).default('nexus:'),
     })
     .prefault({}),
+  database: z
+    .strictObject({
+      /** `postgres://user:password@host:port/database`; when set, PostgreSQL holds tenancy and usage instead of SQLite. */
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
+      /** Most connections in the PostgreSQL pool (per process). */
+      poolSize: z.int().min(1).max(1000).default(10),
+      /** PostgreSQL schema holding Nexus's tables, created at start when missing. A plain lower-case identifier. */
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case identifier (letters, digits, _; at most 63)')
+        .default('public'),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      /** Directory of the embedded SQLite database (`nexus.db`), created on first start; `:memory:` keeps nothing. */
+      dataDir: z.string().min(1).default('./data'),
+    })
+    .prefault({}),
   shutdown: z
     .strictObject({
       /** How long SIGTERM waits for in-flight requests and streams, in milliseconds. */

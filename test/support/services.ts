@@ -4,6 +4,15 @@ import type { TestContext } from 'node:test';
 /** Where the integration suites find Redis: `REDIS_URL`, else the local server CI starts. */
 export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * Where the integration suites find PostgreSQL: `TEST_DATABASE_URL`, else the local server (trust auth, database
+ * `test`). Suites work in a schema of their own, created fresh and dropped afterwards, so runs never collide.
+ */
+export const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** How to start the local PostgreSQL, for the skip message. */
+export const startPostgres = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
+
 /** Whether something accepts TCP connections at the URL's host and port (within one second). */
 export function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);

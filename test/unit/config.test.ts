@@ -83,6 +83,39 @@ describe('config', () => {
     );
   });
 
+  it('reads the storage settings: SQLite under ./data by default, PostgreSQL from DATABASE_URL', () => {
+    const defaults = loadConfig({ env: {}, providerIds });
+    assert.equal(defaults.storage.dataDir, './data');
+    assert.equal(defaults.database.url, undefined);
+    assert.equal(defaults.database.poolSize, 10);
+    assert.equal(defaults.database.schema, 'public');
+    const config = loadConfig({
+      env: {
+        NEXUS_DATA_DIR: '/var/lib/nexus',
+        DATABASE_URL: 'postgres://nexus@db.internal:5432/nexus',
+        DATABASE_POOL_SIZE: '25',
+        DATABASE_SCHEMA: 'gateway',
+      },
+      providerIds,
+    });
+    assert.equal(config.storage.dataDir, '/var/lib/nexus');
+    assert.equal(config.database.url, 'postgres://nexus@db.internal:5432/nexus');
+    assert.equal(config.database.poolSize, 25);
+    assert.equal(config.database.schema, 'gateway');
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_URL: 'mysql://db/nexus' }, providerIds }),
+      /database\.url \(from env DATABASE_URL\): must be a postgres/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_POOL_SIZE: '0' }, providerIds }),
+      /database\.poolSize \(from env DATABASE_POOL_SIZE\)/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_SCHEMA: 'x; drop table usage' }, providerIds }),
+      /database\.schema \(from env DATABASE_SCHEMA\): must be a lower-case identifier/,
+    );
+  });
+
   it('rejects unknown keys so a typo cannot silently do nothing', () => {
     const file = yamlFile('server:\n  prot: 4000\n');
     assert.throws(() => loadConfig({ env: {}, file, providerIds }), /server.*prot/);
