@@ -47,7 +47,7 @@ function source(initial: KeyPrincipal[]) {
 describe('tenant keys', () => {
   it('are nk- plus at least 128 random bits, and only their digest identifies them', () => {
     const key = generateApiKey();
-    assert.match(key, /^nk-[A-Za-z0-9_-]{32}$/);
+    assert.match(key, /^nk-[A-Za-z0-9_-]{43}$/);
     assert.notEqual(generateApiKey(), key);
     assert.equal(hashApiKey(key).length, 64);
     assert.ok(!hashApiKey(key).includes(key.slice(3)));
