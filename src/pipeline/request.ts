@@ -13,15 +13,20 @@ import type { AttemptRecord } from '../resilience/attempt-record.ts';
 import type { CommittedStream } from '../resilience/committed-stream.ts';
 import type { RoutePlan } from '../resilience/route-plan.ts';
 import type { RoutingMode } from '../resilience/routing.ts';
+import type { KeyPrincipal } from '../tenancy/key-directory.ts';
 
 /** Request headers, lower-case names (node's `IncomingHttpHeaders` fits). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 /**
- * Who is asking, set by the identify stage: the operator's master key, or nobody in particular on a gateway
- * without one (which then serves loopback only). Tenant keys (issue 14) add their own kind.
+ * Who is asking, set by the identify stage: the operator's master key; a tenant key (`nk-…`, with its org,
+ * project and the limits that bound it); or nobody in particular on a gateway without a master key (which then
+ * serves loopback only).
  */
-export type Principal = { readonly kind: 'master' } | { readonly kind: 'open' };
+export type Principal =
+  | { readonly kind: 'master' }
+  | { readonly kind: 'open' }
+  | { readonly kind: 'key'; readonly key: KeyPrincipal };
 
 /**
  * What the client asked for, in canonical form, set by the route's parse stage. `messages` keeps the client's
