@@ -10,11 +10,13 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createPipelineStages } from './pipeline/chain.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
 import { createModelResolver } from './pipeline/resolve-model.ts';
+import type { TenancyServices } from './pipeline/tenancy.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { CircuitBreakers } from './resilience/circuit-breaker.ts';
 import { InstanceStats } from './resilience/instance-stats.ts';
 import { RejectedKeys } from './resilience/rejected-keys.ts';
 import { TargetOrderer } from './resilience/routing.ts';
+import { openServices } from './services/open-services.ts';
 import { RedisBreakerStore } from './store/redis/breaker-store.ts';
 import { HttpClient } from './transport/http-client.ts';
 
@@ -85,12 +87,14 @@ export function createApp(options: AppOptions = {}): App {
       responseTimeoutMs: config.upstream.responseTimeoutMs,
     },
   };
+  const tenancy: TenancyServices = { keys: undefined, limiter: undefined, ledger: undefined };
   const gateway: Gateway = {
     config,
     catalog,
     registry,
     pipeline,
-    stages: createPipelineStages(pipeline, { masterKey: config.auth.masterKey, log }),
+    stages: createPipelineStages(pipeline, { masterKey: config.auth.masterKey, log, tenancy }),
+    services: { current: undefined },
     log,
     version: packageVersion(),
     startedAt: Date.now(),
@@ -101,15 +105,15 @@ export function createApp(options: AppOptions = {}): App {
   return {
     gateway,
     async listen() {
-      if (breakerStore !== undefined) {
-        try {
+      try {
+        if (breakerStore !== undefined) {
           await breakerStore.ready();
           await breakers.attach();
-        } catch (error) {
-          await breakerStore.close();
-          await client.close();
-          throw error;
         }
+        gateway.services.current = await openServices(config, log, tenancy);
+      } catch (error) {
+        await Promise.allSettled([breakerStore?.close(), client.close()]);
+        throw error;
       }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -134,6 +138,8 @@ export function createApp(options: AppOptions = {}): App {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      // Every request has ended, so the ledger holds all their records: written before the store closes.
+      await gateway.services.current?.close(Math.max(1_000, deadline - Date.now()));
       await Promise.allSettled([client.close(), breakerStore?.close()]);
       log.flush();
     },

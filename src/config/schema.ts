@@ -134,6 +134,15 @@ export const configSchema = z.strictObject({
         .default('public'),
     })
     .prefault({}),
+  tenancy: z
+    .strictObject({
+      /**
+       * How often each replica checks the store for changed keys and limits, in milliseconds: a key revoked on
+       * one replica stops working on every replica within about this long.
+       */
+      keyRefreshMs: z.int().min(50).max(60_000).default(500),
+    })
+    .prefault({}),
   storage: z
     .strictObject({
       /** Directory of the embedded SQLite database (`nexus.db`), created on first start; `:memory:` keeps nothing. */

@@ -11,6 +11,7 @@ export type ErrorType =
   | 'permission_error'
   | 'not_found_error'
   | 'rate_limit_error'
+  | 'insufficient_quota'
   | 'api_error'
   | 'timeout_error'
   | 'service_unavailable';
@@ -87,6 +88,33 @@ export const errorCatalog = {
     status: 401,
     type: 'authentication_error',
     summary: 'Missing or wrong Nexus API key (Authorization: Bearer or X-API-Key).',
+  },
+  model_not_allowed: {
+    status: 403,
+    type: 'permission_error',
+    summary: 'The key may not use this model (its `models` list does not name it).',
+  },
+  permission_denied: {
+    status: 403,
+    type: 'permission_error',
+    summary: 'The key is valid but may not use this route (an admin route needs the master key).',
+  },
+  rate_limited: {
+    status: 429,
+    type: 'rate_limit_error',
+    summary:
+      'A rate limit of the key, its project or its organization is reached (requests or tokens per minute or hour, or a token budget); see Retry-After and X-RateLimit-*.',
+  },
+  insufficient_quota: {
+    status: 429,
+    type: 'insufficient_quota',
+    summary:
+      'A USD budget (daily or monthly) of the key, its project or its organization is spent; 402 on /api/* routes.',
+  },
+  limits_unavailable: {
+    status: 503,
+    type: 'service_unavailable',
+    summary: 'The shared limit store is unreachable and this kind of limit fails closed; retry shortly.',
   },
   upstream_auth_failed: {
     status: 502,

@@ -1,7 +1,7 @@
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { EdgeStage, Exchange } from './exchange.ts';
-import { addWarnings, drainAndSend, type ErrorShape } from './respond.ts';
+import { addRateLimitHeaders, addWarnings, drainAndSend, type ErrorShape } from './respond.ts';
 
 /** Thrown into the request's signal when the client goes away; never rendered, only logged. */
 export class ClientClosedError extends Error {
@@ -46,5 +46,14 @@ function fail(exchange: Exchange, shape: ErrorShape, log: Logger, error: unknown
     return;
   }
   addWarnings(response, exchange.warnings);
-  drainAndSend(request, response, failure, shape);
+  addRateLimitHeaders(response, exchange.rateLimit);
+  // Seed 000 and 004 clients expect 402 Payment Required for a spent quota on their /api routes (SPEC §3.4).
+  const answered =
+    failure.code === 'insufficient_quota' && exchange.path.startsWith('/api/')
+      ? new NexusError(failure.code, failure.message, {
+          status: 402,
+          retryAfterSeconds: failure.retryAfterSeconds,
+        })
+      : failure;
+  drainAndSend(request, response, answered, shape);
 }

@@ -1,7 +1,7 @@
 import type { ChatCompletion } from '../core/openai-types.ts';
 import type { Reply } from '../pipeline/request.ts';
 import type { EdgeStage, Exchange } from './exchange.ts';
-import { addWarnings, headerText, sendJson } from './respond.ts';
+import { addRateLimitHeaders, addWarnings, headerText, sendJson } from './respond.ts';
 import { anthropicFraming, openAIFraming, writeSse } from './sse-writer.ts';
 
 /**
@@ -79,6 +79,7 @@ export function describeServed(exchange: Exchange): void {
     response.setHeader('x-nexus-model', headerText(target.model));
   }
   addWarnings(response, exchange.replyWarnings());
+  addRateLimitHeaders(response, exchange.rateLimit);
   if (exchange.costUsd !== undefined && !exchange.streamed) {
     response.setHeader('x-nexus-cost-usd', formatUsd(exchange.costUsd));
   }

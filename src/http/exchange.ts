@@ -7,6 +7,7 @@ import type { Stage } from '../pipeline/compose.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 import { GatewayRequest, type GatewayRequestInit } from '../pipeline/request.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import type { Services } from '../services/open-services.ts';
 import type { ErrorShape } from './respond.ts';
 
 /** Everything built once at boot that stages read. Nothing here changes per request except `state`. */
@@ -16,6 +17,8 @@ export interface Gateway {
   readonly registry: ProviderRegistry;
   readonly pipeline: PipelineDependencies;
   readonly stages: PipelineStages;
+  /** The state layers (store, keys, limiter, ledger), opened by `listen()`. */
+  readonly services: { current: Services | undefined };
   readonly log: Logger;
   readonly version: string;
   /** Wall-clock start, in milliseconds since the epoch. */

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
+import type { Headroom } from '../limits/limit-decision.ts';
+import { nanosToUsd } from '../limits/usd-nanos.ts';
 import { toAnthropicErrorBody } from '../protocols/anthropic/errors.ts';
 
 /** The error shape a route answers in: OpenAI's, Anthropic's (`/v1/messages`), or a seed alias's own. */
@@ -63,4 +65,20 @@ export function drainAndSend(
   if (!request.complete || error.code === 'body_too_large') response.setHeader('connection', 'close');
   if (!request.complete) request.resume();
   sendError(response, error, shape);
+}
+
+/**
+ * `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the window resets) from the tightest limit of
+ * the request's key, project and org; USD budgets in dollars. Nothing for requests no limit applies to.
+ */
+export function addRateLimitHeaders(response: ServerResponse, headroom: Headroom | undefined): void {
+  if (headroom === undefined || response.headersSent) return;
+  const usd = headroom.limit === 'daily_usd' || headroom.limit === 'monthly_usd';
+  response.setHeader('x-ratelimit-limit', usd ? nanosToUsd(headroom.max) : String(headroom.max));
+  response.setHeader(
+    'x-ratelimit-remaining',
+    usd ? nanosToUsd(headroom.remaining) : String(headroom.remaining),
+  );
+  if (headroom.resetSeconds !== undefined)
+    response.setHeader('x-ratelimit-reset', String(headroom.resetSeconds));
 }

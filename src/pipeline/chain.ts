@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.ts';
+import { createAdmitStage } from './admit.ts';
 import type { Stage } from './compose.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { createDispatchStage } from './dispatch.ts';
@@ -7,6 +8,7 @@ import { createLogStage } from './log.ts';
 import { meter } from './meter.ts';
 import { createPlanStage } from './plan.ts';
 import type { GatewayRequest } from './request.ts';
+import type { TenancyServices } from './tenancy.ts';
 
 /** The stages a route's protocol brings (the HTTP edge): how to read its body, answer, and render errors. */
 export interface ProtocolStages<R extends GatewayRequest> {
@@ -22,6 +24,7 @@ export interface PipelineStages {
   readonly log: Stage<GatewayRequest>;
   readonly identify: Stage<GatewayRequest>;
   readonly plan: Stage<GatewayRequest>;
+  readonly admit: Stage<GatewayRequest>;
   readonly meter: Stage<GatewayRequest>;
   readonly dispatch: Stage<GatewayRequest>;
 }
@@ -29,12 +32,17 @@ export interface PipelineStages {
 /** The pipeline's own stages, built once at boot and shared by every route. */
 export function createPipelineStages(
   dependencies: PipelineDependencies,
-  options: { readonly masterKey: string | undefined; readonly log: Logger },
+  options: {
+    readonly masterKey: string | undefined;
+    readonly log: Logger;
+    readonly tenancy: TenancyServices;
+  },
 ): PipelineStages {
   return {
-    log: createLogStage(options.log),
-    identify: createIdentifyStage(options.masterKey),
+    log: createLogStage(options.log, options.tenancy),
+    identify: createIdentifyStage(options.masterKey, options.tenancy),
     plan: createPlanStage(dependencies),
+    admit: createAdmitStage(options.tenancy),
     meter,
     dispatch: createDispatchStage(dependencies),
   };
@@ -43,7 +51,9 @@ export function createPipelineStages(
 /**
  * The one chain every proxied route runs (`/v1/chat/completions`, `/v1/embeddings`, `/v1/messages` and its
  * pass-through, the seed aliases), in this order; docs/architecture.md has what each stage reads and writes.
- * The slots later work fills are marked where they go.
+ * Plan comes before admission because a budget reservation prices the request at the dearest target its plan
+ * may reach; request limits and token limits and budgets are one stage, because the limiter checks all of a
+ * key's limits in one atomic step (one Redis script), which two stages would split into two round trips.
  */
 export function proxyChain<R extends GatewayRequest>(
   stages: PipelineStages,
@@ -53,12 +63,11 @@ export function proxyChain<R extends GatewayRequest>(
     stages.log,
     protocol.answerErrors,
     stages.identify,
-    // Slot: request limits (requests per minute and hour per key, project and org).
     protocol.parse,
-    // Slot: token limits and budget reservation (reserve at admission, settle on the way out).
-    protocol.deliver,
-    // Slot: cache (a hit answers here; a miss stores the completed reply on the way out).
     stages.plan,
+    stages.admit,
+    protocol.deliver,
+    // Slot: cache (a hit answers here, at no cost; a miss stores the completed reply on the way out).
     stages.meter,
     stages.dispatch,
   ];

@@ -15,9 +15,11 @@ export function createPlanStage(dependencies: PipelineDependencies): Stage<Gatew
     const operation = request.operation;
     if (operation === undefined) throw new Error('plan stage: no operation (the parse stage did not run)');
     if (operation.kind === 'messages') {
+      request.requestedModels = [operation.request.model];
       request.plan = dependencies.resolver.plan(operation.request.model, 'chat');
     } else {
       const { body, fallbacks } = takeFallbacks(operation.body);
+      request.requestedModels = [operation.body.model, ...fallbacks];
       request.operation = { kind: operation.kind, body } as Operation;
       request.plan = dependencies.resolver.plan(
         operation.body.model,

@@ -1,5 +1,6 @@
 import type { ChatRequest, EmbeddingsRequest, Usage } from '../core/openai-types.ts';
 import type { Warning } from '../core/warning.ts';
+import type { Headroom } from '../limits/limit-decision.ts';
 import type { AnthropicMessage } from '../protocols/anthropic/canonical-to-response.ts';
 import type { CountTokensRequest, MessagesRequest } from '../protocols/anthropic/validate.ts';
 import type {
@@ -85,6 +86,10 @@ export class GatewayRequest {
   principal: Principal | undefined = undefined;
   /** parse (the route's protocol) */
   operation: Operation | undefined = undefined;
+  /** plan: the model names the client asked for (its model, then its own fallbacks), for a key's `models` list. */
+  requestedModels: readonly string[] = [];
+  /** admit: the tightest limit of the key's scopes after this request, for `X-RateLimit-*`. */
+  rateLimit: Headroom | undefined = undefined;
   /** plan: `X-Routing-Mode`, when valid */
   routingMode: RoutingMode | undefined = undefined;
   /** plan */

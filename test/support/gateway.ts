@@ -24,7 +24,11 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
       callback();
     },
   });
-  const app = createApp({ env: { PORT: '0', LOG_LEVEL: 'info', ...env }, logDestination: sink });
+  // An in-memory store per gateway unless the test names one: no file left behind, no state shared by tests.
+  const app = createApp({
+    env: { PORT: '0', LOG_LEVEL: 'info', NEXUS_DATA_DIR: ':memory:', ...env },
+    logDestination: sink,
+  });
   const address = await app.listen();
   const origin = `http://127.0.0.1:${address.port}`;
   return { app, origin, baseURL: `${origin}/v1`, logs, close: () => app.close() };

@@ -21,6 +21,9 @@ export const providerAdminRoutes: readonly Route[] = [
     errorShape: 'openai',
     handle: (gateway) =>
       async function toggle(exchange) {
+        if (exchange.principal?.kind === 'key') {
+          throw new NexusError('permission_denied', 'Switching provider instances needs the master key.');
+        }
         const parsed = toggleBody.safeParse(await readExchangeJson(gateway, exchange));
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;

@@ -1,0 +1,14 @@
+import type { UsageLedger } from '../ledger/usage-ledger.ts';
+import type { LedgerRecord } from '../ledger/usage-record.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import type { KeyDirectory } from '../tenancy/key-directory.ts';
+
+/**
+ * The state layers the pipeline's stages consult, opened when the gateway starts listening (the store is
+ * asynchronous to open) and absent until then: tenant keys, the limiter, the usage ledger.
+ */
+export interface TenancyServices {
+  keys: KeyDirectory | undefined;
+  limiter: Limiter | undefined;
+  ledger: UsageLedger<LedgerRecord> | undefined;
+}

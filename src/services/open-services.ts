@@ -1,0 +1,118 @@
+import type { Config } from '../config/schema.ts';
+import { UsageLedger } from '../ledger/usage-ledger.ts';
+import type { LedgerRecord } from '../ledger/usage-record.ts';
+import type { Scope } from '../limits/limit-types.ts';
+import { Limiter } from '../limits/limiter.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { TenancyServices } from '../pipeline/tenancy.ts';
+import { RedisLimitStore } from '../store/redis/limit-store.ts';
+import { createStore, type Store } from '../store/sql/create-store.ts';
+import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
+import { KeyDirectory, type KeyPrincipal, type KeySource } from '../tenancy/key-directory.ts';
+
+/** The state layers opened at start: the SQL store, tenant keys in memory, the limiter, the usage ledger. */
+export interface Services {
+  readonly store: Store;
+  readonly keys: KeyDirectory;
+  readonly limiter: Limiter;
+  readonly ledger: UsageLedger<LedgerRecord>;
+  /** Stops polling, writes the ledger's last records (up to `deadlineMs`), closes Redis and the database. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * Opens the store (SQLite under `storage.dataDir`, or PostgreSQL with `DATABASE_URL`; migrations run here),
+ * loads the active keys, and starts the limiter (on Redis with `REDIS_URL`, else in process) and the ledger
+ * writer, then hands them to the pipeline's stages through `tenancy`.
+ */
+export async function openServices(config: Config, log: Logger, tenancy: TenancyServices): Promise<Services> {
+  const store = await createStore(config);
+  const keys = new KeyDirectory(storeKeySource(store), {
+    onError: (error) =>
+      log.warn({ err: error }, 'tenant keys could not be reloaded; the last good set stays'),
+  });
+  const limitStore =
+    config.redis.url === undefined
+      ? undefined
+      : new RedisLimitStore(config.redis.url, { keyPrefix: config.redis.keyPrefix });
+  try {
+    await keys.start(config.tenancy.keyRefreshMs);
+    await limitStore?.ready();
+  } catch (error) {
+    keys.stop();
+    await Promise.allSettled([limitStore?.close(), store.close()]);
+    throw error;
+  }
+  const limiter = new Limiter({
+    store: limitStore,
+    onStoreHealth: (event) =>
+      event.state === 'unavailable'
+        ? log.warn({ err: event.error }, 'redis unavailable: limits follow their outage policy')
+        : log.info({ failures: event.failures }, 'redis is back: limits are shared again'),
+  });
+  const ledger = new UsageLedger<LedgerRecord>(
+    { write: async (records) => void (await store.usage.insert(records)) },
+    {
+      onError: (error, buffered) =>
+        log.warn({ err: error, buffered }, 'usage records could not be written; kept and retried'),
+    },
+  );
+  tenancy.keys = keys;
+  tenancy.limiter = limiter;
+  tenancy.ledger = ledger;
+  return {
+    store,
+    keys,
+    limiter,
+    ledger,
+    async close(deadlineMs) {
+      keys.stop();
+      const unwritten = await ledger.close(deadlineMs);
+      if (unwritten > 0)
+        log.error({ unwritten }, 'usage records lost at shutdown: the database did not answer');
+      await Promise.allSettled([limitStore?.close(), store.close()]);
+    },
+  };
+}
+
+/** The store as the key directory reads it: active keys with the limits of their project and org. */
+function storeKeySource(store: Store): KeySource {
+  return {
+    changeVersion: () => store.version(),
+    async loadActiveKeys() {
+      const [keys, projects, organizations] = await Promise.all([
+        store.apiKeys.listActive(),
+        store.projects.list(),
+        store.organizations.list(),
+      ]);
+      const projectById = new Map(projects.map((project) => [project.id, project]));
+      const orgById = new Map(organizations.map((org) => [org.id, org]));
+      return keys.map((key): KeyPrincipal => {
+        const project = key.projectId === null ? undefined : projectById.get(key.projectId);
+        const org = orgById.get(key.orgId);
+        const scopes: Scope[] = [scope('key', key.id, key.limits, key.budget)];
+        if (project !== undefined) scopes.push(scope('project', project.id, project.limits, project.budget));
+        if (org !== undefined) scopes.push(scope('org', org.id, org.limits, org.budget));
+        return {
+          keyId: key.id,
+          keyHash: key.keyHash,
+          orgId: key.orgId,
+          projectId: key.projectId,
+          userId: key.userId,
+          models: key.models,
+          expiresAt: key.expiresAt,
+          scopes,
+        };
+      });
+    },
+  };
+}
+
+function scope(kind: Scope['kind'], id: string, limits: Limits, budget: Budget): Scope {
+  return {
+    kind,
+    id,
+    limits: { rpm: limits.rpm, rph: limits.rph, tpm: limits.tpm, token_budget: limits.tokenBudget },
+    budget: { daily_usd: budget.dailyUsd, monthly_usd: budget.monthlyUsd },
+  };
+}
