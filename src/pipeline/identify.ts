@@ -34,7 +34,7 @@ export function identifyPrincipal(
   tenancy: TenancyServices,
 ): Principal {
   const offered = offeredKey(headers);
-  if (offered !== undefined && offered.startsWith(keyPrefix) && tenancy.keys !== undefined) {
+  if (offered?.startsWith(keyPrefix) && tenancy.keys !== undefined) {
     const found = tenancy.keys.lookup(offered);
     if (found.kind === 'found') return { kind: 'key', key: found.principal };
     throw invalidKey(
