@@ -32,9 +32,9 @@ export async function pumpChatStream(
   try {
     for await (const batch of stream) {
       if (ended) continue;
+      if (batch.usage !== undefined) onUsage(batch.usage);
       let text = '';
       for (const event of batch) {
-        if (event.chunk.usage != null) onUsage(event.chunk.usage);
         if (event.hidden !== true) text += `data: ${event.raw ?? JSON.stringify(event.chunk)}\n\n`;
       }
       if (text === '' && batch.complete !== true) continue;

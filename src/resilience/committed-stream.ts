@@ -6,6 +6,7 @@ import {
   type CallContext,
   type ChatStream,
   markComplete,
+  markUsage,
   type StreamBatch,
   type StreamEvent,
   type UpstreamTarget,
@@ -248,6 +249,7 @@ function rewriteContinuation(batch: StreamBatch, id: string | undefined): Stream
     const chunk = { ...event.chunk, id: id ?? event.chunk.id, choices };
     out.push(event.hidden === true ? { chunk, raw: undefined, hidden: true } : { chunk, raw: undefined });
   }
+  if (batch.usage !== undefined) markUsage(out, batch.usage);
   return batch.complete === true ? markComplete(out) : out;
 }
 

@@ -162,9 +162,9 @@ async function* translatedEvents(
 ): AsyncGenerator<string, void, undefined> {
   const translator = createStreamTranslator();
   for await (const batch of stream) {
+    if (batch.usage !== undefined) onUsage(batch.usage);
     let text = '';
     for (const event of batch) {
-      if (event.chunk.usage != null) onUsage(event.chunk.usage);
       for (const translated of translator.push(event.chunk)) text += serializeEvent(translated);
     }
     if (text !== '') yield text;

@@ -8,7 +8,7 @@ import type {
   EmbeddingsResponse,
   Usage,
 } from '../../core/openai-types.ts';
-import type { ProviderAdapter, StreamEvent } from '../types.ts';
+import { batchOf, type ProviderAdapter, type StreamEvent } from '../types.ts';
 
 /**
  * `nexus-demo`: a built-in provider that answers without any network or key, so the quickstart works on a
@@ -65,7 +65,7 @@ export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
         const last = [chunk({}, 'stop')];
         if (wantsUsage)
           last.push({ chunk: { ...base, choices: [], usage: usageFor(request, text) }, raw: undefined });
-        yield last;
+        yield batchOf(last);
       }
       return generate();
     },

@@ -1,7 +1,7 @@
 import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
-import type { ChatCompletionChunk } from '../../core/openai-types.ts';
-import { markComplete, type StreamBatch, type StreamEvent } from '../types.ts';
+import type { ChatCompletionChunk, Usage } from '../../core/openai-types.ts';
+import { markComplete, markUsage, type StreamBatch, type StreamEvent } from '../types.ts';
 import { errorMessageOf } from './openai-error-message.ts';
 import { type EventSourceMessage, readServerSentEvents } from './sse.ts';
 
@@ -28,6 +28,7 @@ export async function* readChunkStream(
     for await (const events of readServerSentEvents(body)) {
       if (done) continue;
       const batch: StreamEvent[] = [];
+      let usage: Usage | undefined;
       for (const event of events) {
         if (event.data === '[DONE]') {
           done = true;
@@ -38,15 +39,17 @@ export async function* readChunkStream(
           chunk = parseChunk(event, options.providerName);
         } catch (error) {
           // Whatever arrived intact before the bad event still reaches the client, then the error does.
-          if (batch.length > 0) yield batch;
+          if (batch.length > 0) yield usage === undefined ? batch : markUsage(batch, usage);
           throw error;
         }
         for (const choice of chunk.choices) {
           finished.set(choice.index, choice.finish_reason != null || finished.get(choice.index) === true);
         }
+        if (chunk.usage != null) usage = chunk.usage;
         const hidden = chunk.choices.length === 0 && !options.clientWantsUsage;
         batch.push(hidden ? { chunk, raw: event.data, hidden } : { chunk, raw: event.data });
       }
+      if (usage !== undefined) markUsage(batch, usage);
       if (done) yield markComplete(batch);
       else if (batch.length > 0) yield batch;
       // After [DONE], keep reading until the body ends on its own instead of returning: returning here would
