@@ -31,18 +31,18 @@ export class ChunkTemplate {
     const fixed: string[] = [];
     let start = 0;
     let key = '';
-    for (let position = 0; position < raw.length; position++) {
-      if (raw.charCodeAt(position) !== quote) continue;
-      const end = stringEnd(raw, position + 1);
-      if (end < 0) return undefined;
-      let next = end + 1;
+    // `raw` parsed, so it is valid JSON: every unescaped quote opens or closes a string.
+    for (let open = raw.indexOf('"'); open >= 0; ) {
+      const close = closingQuote(raw, open + 1);
+      if (close < 0) return undefined;
+      let next = close + 1;
       while (isBlank(raw.charCodeAt(next))) next++;
-      if (raw.charCodeAt(next) === colon) key = raw.slice(position + 1, end);
+      if (raw.charCodeAt(next) === colon) key = raw.slice(open + 1, close);
       else if (holeKeys.has(key)) {
-        fixed.push(raw.slice(start, position + 1));
-        start = end;
+        fixed.push(raw.slice(start, open + 1));
+        start = close;
       }
-      position = end;
+      open = raw.indexOf('"', close + 1);
     }
     fixed.push(raw.slice(start));
     return fixed.length > 1 ? new ChunkTemplate(fixed) : undefined;
@@ -82,6 +82,16 @@ const colon = 0x3a;
 
 function isBlank(code: number): boolean {
   return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+}
+
+/** Index of the first unescaped quote from `start` on (the end of a string whose body starts there), or -1. */
+function closingQuote(text: string, start: number): number {
+  for (let position = text.indexOf('"', start); position >= 0; position = text.indexOf('"', position + 1)) {
+    let backslashes = 0;
+    while (text.charCodeAt(position - 1 - backslashes) === backslash) backslashes++;
+    if (backslashes % 2 === 0) return position;
+  }
+  return -1;
 }
 
 /** Index of the quote that closes the JSON string whose body starts at `start`, or -1 if it is malformed. */
