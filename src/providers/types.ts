@@ -69,9 +69,10 @@ export interface ChatResult {
 export interface StreamEvent {
   /**
    * The chunk as an object. An adapter may compute it lazily from `raw` on first access (the OpenAI-compatible
-   * reader does, for frames its scan found to carry nothing that the stream's completeness, usage or errors
-   * depend on): read it only where the chunk's content is needed, not to look for usage (see StreamBatch.usage).
-   * A lazily parsed chunk that turns out malformed throws a NexusError (`stream_interrupted`) from this getter.
+   * reader does, for chunks that matched the template of a parsed one, see providers/shared/chunk-template.ts):
+   * read it only where the chunk's content is needed, not to look for usage (see StreamBatch.usage). A lazy
+   * getter may throw a NexusError (`stream_interrupted`) if `raw` turns out malformed; the template reader's
+   * chunks are valid JSON by construction, so for them it does not.
    */
   readonly chunk: ChatCompletionChunk;
   /** The upstream `data:` text when it is already a valid OpenAI chunk. */
