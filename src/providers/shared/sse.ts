@@ -65,21 +65,19 @@ export class SseDecoder {
   }
 }
 
-/** The events of one read; `unterminated` marks the last batch, the events the body ended in (see SseDecoder.end). */
-export type SseBatch = readonly EventSourceMessage[] & { readonly unterminated?: true };
-
 /**
  * Decodes an upstream SSE body into events, one array per upstream read so that the caller can forward a
- * burst in one write while never holding back an event that has fully arrived.
+ * burst in one write while never holding back an event that has fully arrived; the last array may hold the
+ * event the body ended in without its blank line (see SseDecoder.end).
  */
 export async function* readServerSentEvents(
   body: AsyncIterable<Uint8Array | string>,
-): AsyncGenerator<SseBatch, void, undefined> {
+): AsyncGenerator<readonly EventSourceMessage[], void, undefined> {
   const decoder = new SseDecoder();
   for await (const piece of body) {
     const events = decoder.push(piece);
     if (events.length > 0) yield events;
   }
   const rest = decoder.end();
-  if (rest.length > 0) yield Object.assign([...rest], { unterminated: true as const });
+  if (rest.length > 0) yield rest;
 }
