@@ -52,13 +52,9 @@ export async function dispatchChatStream(
   request.reply = { kind: 'chat-stream', stream };
 }
 
-/** The usage chunk's counts, when this batch carries it (OpenAI sends it last, with empty `choices`). */
+/** The usage chunk's counts, when this batch carries it (the chunk reader attaches them to the batch). */
 export function chatBatchUsage(batch: StreamBatch): Usage | undefined {
-  for (let index = batch.length - 1; index >= 0; index--) {
-    const usage = batch[index]?.chunk.usage;
-    if (usage != null) return usage;
-  }
-  return undefined;
+  return batch.usage;
 }
 
 /** Dispatch for `/v1/embeddings`: like chat, priced the same way (prompt tokens at the input price). */

@@ -6,6 +6,7 @@ import type {
   ChatRequest,
   EmbeddingsRequest,
   EmbeddingsResponse,
+  Usage,
 } from '../core/openai-types.ts';
 import type { Warning } from '../core/warning.ts';
 
@@ -63,6 +64,13 @@ export interface ChatResult {
 }
 
 export interface StreamEvent {
+  /**
+   * The chunk as an object. An adapter may compute it lazily from `raw` on first access (the OpenAI-compatible
+   * reader does, for chunks that matched the template of a parsed one, see providers/shared/chunk-template.ts):
+   * read it only where the chunk's content is needed, not to look for usage (see StreamBatch.usage). A lazy
+   * getter may throw a NexusError (`stream_interrupted`) if `raw` turns out malformed; the template reader's
+   * chunks are valid JSON by construction, so for them it does not.
+   */
   readonly chunk: ChatCompletionChunk;
   /** The upstream `data:` text when it is already a valid OpenAI chunk. */
   readonly raw: string | undefined;
@@ -73,13 +81,53 @@ export interface StreamEvent {
 /**
  * The events decoded from one upstream read. `complete` marks the batch that carried the protocol's end
  * marker (`data: [DONE]`): the answer is whole, so the edge may finish the client's stream with this batch
- * (one write instead of two) while the adapter reads the upstream body to its end.
+ * (one write instead of two) while the adapter reads the upstream body to its end. `usage` is set on the batch
+ * that carried a chunk with token usage (the last one's, when there were several): accounting reads it there
+ * instead of touching every event's chunk. Every producer of batches sets it (`batchOf` for events built
+ * whole).
  */
-export type StreamBatch = readonly StreamEvent[] & { readonly complete?: true };
+export type StreamBatch = readonly StreamEvent[] & {
+  readonly complete?: true;
+  readonly usage?: Usage;
+};
 
 /** Marks `batch` as the one that completed the answer (see StreamBatch). */
 export function markComplete(batch: StreamEvent[]): StreamBatch {
   return Object.assign(batch, { complete: true as const });
+}
+
+/** Attaches the usage of the batch's usage chunk (see StreamBatch). */
+export function markUsage(batch: StreamEvent[], usage: Usage): StreamEvent[] & { readonly usage: Usage } {
+  return Object.assign(batch, { usage });
+}
+
+/**
+ * A batch of events whose chunks were built whole (translating adapters): attaches the usage of the last
+ * chunk that carries one. Not for lazily parsed events, whose producer knows their usage from its scan.
+ */
+export function batchOf(events: StreamEvent[]): StreamEvent[] & { readonly usage?: Usage } {
+  for (let index = events.length - 1; index >= 0; index--) {
+    const usage = events[index]?.chunk.usage;
+    if (usage != null) return markUsage(events, usage);
+  }
+  return events;
+}
+
+/**
+ * Whether a chunk is the answer's first real event: content, a tool call, any other non-empty delta field, a
+ * finish or usage (a role-only chunk is not). A stream is committed to the client only after one.
+ */
+export function isSubstantialChunk(chunk: ChatCompletionChunk): boolean {
+  if (chunk.usage != null) return true;
+  return chunk.choices.some(
+    (choice) =>
+      choice.finish_reason != null ||
+      (typeof choice.delta.content === 'string' && choice.delta.content !== '') ||
+      (choice.delta.tool_calls?.length ?? 0) > 0 ||
+      Object.keys(choice.delta).some(
+        (key) => key !== 'role' && key !== 'content' && choice.delta[key] != null,
+      ),
+  );
 }
 
 /**

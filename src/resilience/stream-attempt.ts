@@ -1,7 +1,6 @@
 import type { AttemptAbort } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
-import type { ChatCompletionChunk } from '../core/openai-types.ts';
-import type { StreamBatch, StreamEvent } from '../providers/types.ts';
+import { isSubstantialChunk, type StreamBatch, type StreamEvent } from '../providers/types.ts';
 
 /** Timeouts for one stream attempt, in milliseconds; 0 disables each. */
 export interface StreamTimeouts {
@@ -83,15 +82,5 @@ export function chatBatchIsReal(batch: StreamBatch): boolean {
 }
 
 function isSubstantial(event: StreamEvent): boolean {
-  const chunk: ChatCompletionChunk = event.chunk;
-  if (chunk.usage != null) return true;
-  return chunk.choices.some(
-    (choice) =>
-      choice.finish_reason != null ||
-      (typeof choice.delta.content === 'string' && choice.delta.content !== '') ||
-      (choice.delta.tool_calls?.length ?? 0) > 0 ||
-      Object.keys(choice.delta).some(
-        (key) => key !== 'role' && key !== 'content' && choice.delta[key] != null,
-      ),
-  );
+  return isSubstantialChunk(event.chunk);
 }

@@ -2,6 +2,7 @@ import type { ChatRequest } from '../core/openai-types.ts';
 import {
   type CallContext,
   markComplete,
+  markUsage,
   type StreamBatch,
   type StreamEvent,
   type UpstreamTarget,
@@ -59,6 +60,7 @@ function rewriteContinuation(batch: StreamBatch, id: string | undefined): Stream
     const chunk = { ...event.chunk, id: id ?? event.chunk.id, choices };
     out.push(event.hidden === true ? { chunk, raw: undefined, hidden: true } : { chunk, raw: undefined });
   }
+  if (batch.usage !== undefined) markUsage(out, batch.usage);
   return batch.complete === true ? markComplete(out) : out;
 }
 

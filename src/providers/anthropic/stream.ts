@@ -2,7 +2,7 @@ import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
-import type { StreamEvent, Warning } from '../types.ts';
+import { batchOf, type StreamEvent, type Warning } from '../types.ts';
 import { reportDroppedBlock, toUsage } from './convert-response.ts';
 import { errorMessageOf } from './errors.ts';
 import { mapStopReason } from './map-stop-reason.ts';
@@ -43,14 +43,14 @@ export async function* readAnthropicStream(
           batch.push(...translator.translate(event));
         } catch (error) {
           // Whatever arrived intact before the bad event still reaches the client, then the error does.
-          if (batch.length > 0) yield batch;
+          if (batch.length > 0) yield batchOf(batch);
           throw error;
         }
         if (translator.finished) break;
       }
       // A read of pings alone still yields (an empty batch): Anthropic pings while the model works, and the
       // pipeline's stall guard must see that the upstream is alive rather than cut it off.
-      yield batch;
+      yield batchOf(batch);
       if (translator.finished) return;
     }
   } catch (error) {

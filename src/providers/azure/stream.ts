@@ -1,5 +1,5 @@
 import type { ChatCompletionChunk } from '../../core/openai-types.ts';
-import { markComplete, type StreamBatch, type StreamEvent } from '../types.ts';
+import { markComplete, markUsage, type StreamBatch, type StreamEvent } from '../types.ts';
 
 /**
  * Azure's chat streams are OpenAI's plus content-filter annotations
@@ -43,6 +43,8 @@ export async function* normaliseAzureStream(
       };
       kept.push({ chunk: repaired, raw: undefined });
     }
+    // Usage chunks are always kept, so the batch's usage stays with it.
+    if (batch.usage !== undefined) markUsage(kept, batch.usage);
     if (batch.complete === true) yield markComplete(kept);
     else if (kept.length > 0) yield kept;
   }

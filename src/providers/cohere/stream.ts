@@ -4,7 +4,7 @@ import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
 import { redactSecrets } from '../shared/upstream-errors.ts';
-import type { StreamEvent } from '../types.ts';
+import { batchOf, type StreamEvent } from '../types.ts';
 import { failedGeneration, mapFinishReason, toUsage } from './response.ts';
 import type { CohereStreamEvent } from './wire.ts';
 
@@ -43,7 +43,7 @@ export async function* readCohereStream(
         try {
           batch.push(...translator.translate(event));
         } catch (error) {
-          if (batch.length > 0) yield batch;
+          if (batch.length > 0) yield batchOf(batch);
           throw error;
         }
         if (translator.ended) {
@@ -51,7 +51,7 @@ export async function* readCohereStream(
           break;
         }
       }
-      if (batch.length > 0) yield batch;
+      if (batch.length > 0) yield batchOf(batch);
       // Whatever follows `message-end` (only `[DONE]`) carries nothing; the answer is complete.
       if (stop) break;
     }

@@ -9,7 +9,7 @@ import type {
   Usage,
 } from '../../core/openai-types.ts';
 import { requireEmbeddings } from '../shared/require-embeddings.ts';
-import type { ProviderAdapter, StreamEvent } from '../types.ts';
+import { batchOf, type ProviderAdapter, type StreamEvent } from '../types.ts';
 
 /**
  * `nexus-demo`: a built-in provider that answers without any network or key, so the quickstart works on a
@@ -66,7 +66,7 @@ export function createDemoAdapter(options: DemoOptions): ProviderAdapter {
         const last = [chunk({}, 'stop')];
         if (wantsUsage)
           last.push({ chunk: { ...base, choices: [], usage: usageFor(request, text) }, raw: undefined });
-        yield last;
+        yield batchOf(last);
       }
       return generate();
     },

@@ -2,7 +2,7 @@ import type { CallSignal } from '../../core/call-signal.ts';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason } from '../../core/openai-types.ts';
 import { type EventSourceMessage, readServerSentEvents } from '../shared/sse.ts';
-import type { StreamEvent } from '../types.ts';
+import { batchOf, type StreamEvent } from '../types.ts';
 import { describeStatus } from './errors.ts';
 import {
   answerParts,
@@ -47,11 +47,11 @@ export async function* readGeminiStream(
           batch.push(...state.convert(parseEvent(event, options.providerName)));
         } catch (error) {
           // Whatever arrived intact before the bad event still reaches the client, then the error does.
-          if (batch.length > 0) yield batch;
+          if (batch.length > 0) yield batchOf(batch);
           throw error;
         }
       }
-      if (batch.length > 0) yield batch;
+      if (batch.length > 0) yield batchOf(batch);
     }
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason ?? error;
@@ -68,7 +68,7 @@ export async function* readGeminiStream(
       `${options.providerName} stream ended before the answer was complete.`,
     );
   }
-  if (last.length > 0) yield last;
+  if (last.length > 0) yield batchOf(last);
 }
 
 type Delta = ChatCompletionChunk['choices'][number]['delta'];
