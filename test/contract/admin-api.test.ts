@@ -172,6 +172,25 @@ describe('admin API', () => {
     assertError(await admin('GET', '/v1/admin/logs?limit=1&limit=2'), 400, 'invalid_request', 'limit');
     assertError(await admin('GET', '/v1/admin/logs?limit=100000'), 400, 'invalid_request', 'limit');
     assertError(await admin('GET', "/v1/admin/logs?cursor=' OR 1=1 --"), 400, 'invalid_request');
+    // NUL fails a PostgreSQL query outright: refused before the store, never a 500.
+    const nulCursor = Buffer.from(JSON.stringify([1, 'a\u0000', 1])).toString('base64url');
+    for (const query of ['org_id=%00', 'key_id=a%00', 'model=a%00', `cursor=${nulCursor}`]) {
+      const param = query.slice(0, query.indexOf('='));
+      assertError(await admin('GET', `/v1/admin/logs?${query}`), 400, 'invalid_request', param);
+    }
+    assertError(await admin('GET', '/v1/admin/orgs/a%00b'), 404, 'not_found');
+    assertError(
+      await admin('POST', '/v1/admin/projects', { name: 'a', org_id: 'org\u0000' }),
+      400,
+      'invalid_request',
+      'org_id',
+    );
+    assertError(
+      await admin('POST', '/v1/admin/api-keys', '{"org_id": "\\ud800"}'),
+      400,
+      'invalid_request',
+      'org_id',
+    );
     assert.deepEqual(await orgNames(), ['types'], 'nothing refused was stored');
     await admin('DELETE', `/v1/admin/orgs/${org.id}`);
   });

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { decodeLogCursor } from '../../store/sql/log-cursor.ts';
 import type { Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 import { adminRoute } from './admin.ts';
-import { fromStore, queryInteger, readQuery, servicesOf } from './route-input.ts';
+import { fromStore, isStorable, lookupText, queryInteger, readQuery, servicesOf } from './route-input.ts';
 import {
   checkRange,
   groupBySchema,
@@ -16,11 +17,25 @@ const usageQuery = z.strictObject({ ...usageFilterFields, group_by: groupBySchem
 
 const logsQuery = z.strictObject({
   ...usageFilterFields,
-  model: z.string().min(1).max(1000).optional(),
+  model: lookupText(1000).optional(),
   status: queryInteger(100, 999).optional(),
   limit: queryInteger(1, 1000).optional(),
-  cursor: z.string().min(1).max(1000).optional(),
+  cursor: z
+    .string()
+    .min(1)
+    .max(1000)
+    .refine(isCursor, 'not a cursor from a previous page (pass next_cursor back unchanged)')
+    .optional(),
 });
+
+/** A cursor this gateway made: it decodes, and its request id can be compared on both databases. */
+function isCursor(cursor: string): boolean {
+  try {
+    return isStorable(decodeLogCursor(cursor).requestId);
+  } catch {
+    return false;
+  }
+}
 
 const metricsQuery = z.strictObject({
   from: usageFilterFields.from,

@@ -9,7 +9,7 @@ import type {
   Project,
   User,
 } from '../../store/sql/tenancy-types.ts';
-import { instantSchema, isoTime } from './route-input.ts';
+import { instantSchema, isoTime, lookupText } from './route-input.ts';
 
 /**
  * The admin API's wire shapes (SPEC §2.3): snake_case JSON in and out, `limits` as
@@ -29,7 +29,7 @@ const count = z.int().min(0).nullable();
 const usd = z.number().min(0).max(maxUsd).nullable();
 
 export const nameSchema = z.string().min(1).max(maxNameLength);
-export const idSchema = z.string().min(1).max(200);
+export const idSchema = lookupText(200);
 
 const limitsSchema = z
   .strictObject({

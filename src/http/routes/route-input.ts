@@ -13,6 +13,24 @@ import type { Exchange, Gateway } from '../exchange.ts';
  * who may call what.
  */
 
+// NUL: PostgreSQL refuses it in text, so a query carrying one would fail instead of finding nothing; a lone
+// surrogate becomes U+FFFD on the way into either database, so it could match a different value.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether both databases take and compare `text` as it is (no NUL, no lone UTF-16 surrogate). */
+export function isStorable(text: string): boolean {
+  return !text.includes('\u0000') && !loneSurrogate.test(text);
+}
+
+/** Text used to look something up (an id, a model name): bounded, and compared the same on both databases. */
+export function lookupText(maxLength: number) {
+  return z
+    .string()
+    .min(1)
+    .max(maxLength)
+    .refine(isStorable, 'must not contain NUL or a lone UTF-16 surrogate');
+}
+
 /** Where a value came from, for the wording of its errors. */
 type Subject = 'body' | 'query';
 
@@ -83,7 +101,9 @@ export function pathId(exchange: Exchange, prefix: string, what: string): string
   } catch {
     id = undefined;
   }
-  if (id === undefined || id === '' || id.length > 200 || id.includes('/')) throw notFound(what);
+  if (id === undefined || id === '' || id.length > 200 || id.includes('/') || !isStorable(id)) {
+    throw notFound(what);
+  }
   return id;
 }
 
