@@ -28,7 +28,9 @@ const maxUsd = 9_000_000;
 const count = z.int().min(0).nullable();
 const usd = z.number().min(0).max(maxUsd).nullable();
 
+/** The name of an organization or project: 1 to 256 characters. */
 export const nameSchema = z.string().min(1).max(maxNameLength);
+/** An entity id as a client names it (`org_…`, `proj_…`); any other text simply matches nothing. */
 export const idSchema = lookupText(200);
 
 const limitsSchema = z
@@ -61,16 +63,21 @@ const notForUsers = z
     'a user has no limits or budget of its own; set them on its organization, project or key',
   );
 
+/** `POST /v1/admin/orgs`. */
 export const organizationCreate = z.strictObject({
   name: nameSchema,
   limits: limitsSchema.optional(),
   budget: budgetSchema.optional(),
 });
+/** `PATCH /v1/admin/orgs/{id}`: any field of the creation body. */
 export const organizationPatch = organizationCreate.partial();
 
+/** `POST /v1/admin/projects`: an organization's fields plus the `org_id` it belongs to. */
 export const projectCreate = organizationCreate.extend({ org_id: idSchema });
+/** `PATCH /v1/admin/projects/{id}` (a project does not move to another organization). */
 export const projectPatch = organizationPatch;
 
+/** `POST /v1/admin/users`. */
 export const userCreate = z.strictObject({
   org_id: idSchema,
   email: z.email().max(320),
@@ -80,6 +87,7 @@ export const userCreate = z.strictObject({
   limits: notForUsers.optional(),
   budget: notForUsers.optional(),
 });
+/** `PATCH /v1/admin/users/{id}` (a user does not move to another organization). */
 export const userPatch = userCreate.omit({ org_id: true }).partial();
 
 const keyFields = {
@@ -91,12 +99,14 @@ const keyFields = {
   expires_at: instantSchema.nullable().optional(),
 };
 
+/** `POST /v1/admin/api-keys`: for a project (`project_id`) or an organization alone (`org_id`). */
 export const apiKeyCreate = z.strictObject({
   ...keyFields,
   project_id: idSchema.optional(),
   org_id: idSchema.optional(),
   user_id: idSchema.optional(),
 });
+/** `PATCH /v1/admin/api-keys/{id}` (a key does not move; revoke it with DELETE). */
 export const apiKeyPatch = z.strictObject(keyFields);
 
 /** Wire limits as the store takes them; `null` clears every limit, absent fields are kept. */
@@ -113,14 +123,17 @@ export function budgetInput(wire: BudgetWire | undefined): BudgetInput | undefin
   return { dailyUsd: wire.daily_usd, monthlyUsd: wire.monthly_usd };
 }
 
+/** `{rpm, rph, tpm, token_budget}`; null is unlimited. */
 export function limitsOut(limits: Limits) {
   return { rpm: limits.rpm, rph: limits.rph, tpm: limits.tpm, token_budget: limits.tokenBudget };
 }
 
+/** `{daily_usd, monthly_usd}`; null is unlimited. */
 export function budgetOut(budget: Budget) {
   return { daily_usd: budget.dailyUsd, monthly_usd: budget.monthlyUsd };
 }
 
+/** An organization as the admin API shows it. */
 export function organizationOut(org: Organization) {
   return {
     id: org.id,
@@ -146,6 +159,7 @@ export function projectOut(project: Project) {
   };
 }
 
+/** A user as the admin API shows it. */
 export function userOut(user: User) {
   return {
     id: user.id,

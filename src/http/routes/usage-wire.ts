@@ -20,6 +20,7 @@ import { fromStore, instantSchema, isoTime, notFound } from './route-input.ts';
 
 const dayMs = 86_400_000;
 
+/** `group_by`: UTC day, model, provider instance or key. */
 export const groupBySchema = z.enum(['day', 'model', 'provider', 'key']);
 
 /** `from` / `to` (ISO 8601) and the ids that narrow a usage query, as the admin API and `/v1/usage` take them. */
@@ -38,6 +39,7 @@ export function checkRange(from: number | undefined, to: number | undefined): vo
   }
 }
 
+/** Totals in snake_case, money in USD. */
 export function totalsOut(totals: UsageTotals) {
   return {
     requests: totals.requests,
