@@ -126,6 +126,7 @@ function applyEnv(
   scalar('UPSTREAM_RESPONSE_TIMEOUT_MS', ['upstream', 'responseTimeoutMs'], 'number');
   scalar('REJECTED_KEY_COOLDOWN_MS', ['routing', 'rejectedKeyCooldownMs'], 'number');
   scalar('NEXUS_KEY_REFRESH_MS', ['tenancy', 'keyRefreshMs'], 'number');
+  scalar('NEXUS_ENCRYPTION_KEY', ['tenancy', 'encryptionKey'], 'string');
   scalar('ROUTING_MODE', ['routing', 'mode'], 'string');
   scalar('CIRCUIT_BREAKER_THRESHOLD', ['routing', 'breaker', 'failureThreshold'], 'number');
   scalar('CIRCUIT_BREAKER_RESET_MS', ['routing', 'breaker', 'resetTimeoutMs'], 'number');

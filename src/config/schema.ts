@@ -141,6 +141,17 @@ export const configSchema = z.strictObject({
        * one replica stops working on every replica within about this long.
        */
       keyRefreshMs: z.int().min(50).max(60_000).default(500),
+      /**
+       * 32 random bytes in base64 (`openssl rand -base64 32`): the AES-256-GCM key under which projects' own
+       * provider keys (seed 004's `openaiKey`, `anthropicKey`) are stored. Unset: such keys are refused.
+       */
+      encryptionKey: z
+        .string()
+        .refine(
+          (text) => /^[A-Za-z0-9+/]{43}=$/.test(text.trim()),
+          'must be 32 bytes in base64 (44 characters, e.g. from `openssl rand -base64 32`)',
+        )
+        .optional(),
     })
     .prefault({}),
   storage: z

@@ -99,6 +99,23 @@ export const errorCatalog = {
     type: 'permission_error',
     summary: 'The key is valid but may not use this route (an admin route needs the master key).',
   },
+  not_found: {
+    status: 404,
+    type: 'not_found_error',
+    summary:
+      "The organization, project, user or key does not exist, or is outside what the caller may see (another tenant's ids are never revealed).",
+  },
+  conflict: {
+    status: 409,
+    type: 'invalid_request_error',
+    summary: "A value that must be unique is taken (a user's email).",
+  },
+  encryption_not_configured: {
+    status: 400,
+    type: 'invalid_request_error',
+    summary:
+      'Provider keys were sent, but NEXUS_ENCRYPTION_KEY is not set, so they cannot be stored encrypted; set it (32 bytes, base64) and restart.',
+  },
   rate_limited: {
     status: 429,
     type: 'rate_limit_error',

@@ -53,7 +53,7 @@ export class Exchange extends GatewayRequest {
 export type EdgeStage = Stage<Exchange>;
 
 interface RouteBase {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   readonly path: string;
   /** Whether the identify stage runs (the master key, when configured, is required). */
   readonly authenticated: boolean;
@@ -67,7 +67,7 @@ export interface ProxyRoute extends RouteBase {
   readonly deliver: (gateway: Gateway) => EdgeStage;
 }
 
-/** A route answered by Nexus itself (models, health, the toggle). */
+/** A route answered by Nexus itself (models, health, the toggle, the admin API, usage). */
 export interface PlainRoute extends RouteBase {
   readonly kind: 'plain';
   readonly handle: (gateway: Gateway) => EdgeStage;

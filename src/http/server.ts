@@ -14,11 +14,17 @@ import { ClientClosedError, createAnswerErrors } from './answer-errors.ts';
 import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.ts';
 import { drainAndSend } from './respond.ts';
 import { type RouteEntry, Router } from './router.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { adminUsageRoutes } from './routes/admin-usage.ts';
 import { anthropicRoutes } from './routes/anthropic-messages.ts';
 import { openAIRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { providerAdminRoutes } from './routes/providers-admin.ts';
 import { seedRoutes } from './routes/seed-aliases.ts';
+import { seedProjectKeyRoutes } from './routes/seed-project-keys.ts';
+import { seedProjectRoutes } from './routes/seed-projects.ts';
+import { seedUsageRoutes } from './routes/seed-usage.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -31,7 +37,19 @@ const requestIdPattern = /^[\w.:-]{1,128}$/;
  */
 export function createHttpServer(gateway: Gateway): Server {
   const router = new Router<ComposedRoute>();
-  const routes = [...opsRoutes, ...openAIRoutes, ...anthropicRoutes, ...seedRoutes, ...providerAdminRoutes];
+  const routes = [
+    ...opsRoutes,
+    ...openAIRoutes,
+    ...anthropicRoutes,
+    ...seedRoutes,
+    ...providerAdminRoutes,
+    ...adminRoutes,
+    ...adminUsageRoutes,
+    ...usageRoutes,
+    ...seedUsageRoutes,
+    ...seedProjectRoutes,
+    ...seedProjectKeyRoutes,
+  ];
   for (const route of routes) {
     router.add({
       method: route.method,
@@ -181,7 +199,7 @@ function corsPolicy(origins: readonly string[]) {
       'x-request-id, x-nexus-provider, x-nexus-model, x-nexus-cost-usd, x-nexus-latency-ms, x-nexus-warnings, retry-after',
     );
     if (request.method === 'OPTIONS') {
-      response.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+      response.setHeader('access-control-allow-methods', 'GET, POST, PATCH, DELETE, OPTIONS');
       response.setHeader(
         'access-control-allow-headers',
         request.headers['access-control-request-headers'] ??

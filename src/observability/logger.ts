@@ -30,6 +30,7 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
           'apiKey',
           'apiKeys',
           'masterKey',
+          'encryptionKey',
         ],
         censor: '[redacted]',
       },
