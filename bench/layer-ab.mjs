@@ -5,7 +5,7 @@
 //
 // Usage: npm run build && node bench/layer-ab.mjs [--ref 3299ec1] [--rounds 20]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,7 +52,7 @@ async function* body() {
 /** The two paths of one build, consumed the way the SSE edge does (usage, then each event's raw text). */
 async function load(directory) {
   const { createApp } = await import(join(directory, 'dist/src/app.js'));
-  const { openChatStream } = await import(join(directory, 'dist/src/core/pipeline.js'));
+  const openStream = await streamOpener(directory);
   const { readChunkStream } = await import(
     join(directory, 'dist/src/providers/shared/openai-chunk-stream.js')
   );
@@ -82,8 +82,36 @@ async function load(directory) {
   }
   return {
     direct: async () => consume(await adapter.chatStream(target, request, context())),
-    pipeline: async () =>
-      consume((await openChatStream(pipeline, request, context(), { attempts: [] })).result),
+    pipeline: async () => consume(await openStream(pipeline, request, context)),
+  };
+}
+
+/**
+ * How a build opens a stream through its pipeline: `dispatchChatStream` on a GatewayRequest since the one
+ * request pipeline, `openChatStream` before it (builds up to 7129ce3's parent).
+ */
+async function streamOpener(directory) {
+  const dispatch = join(directory, 'dist/src/pipeline/dispatch-chat.js');
+  if (!existsSync(dispatch)) {
+    const { openChatStream } = await import(join(directory, 'dist/src/core/pipeline.js'));
+    return async (pipeline, request, context) =>
+      (await openChatStream(pipeline, request, context(), { attempts: [] })).result;
+  }
+  const { dispatchChatStream } = await import(dispatch);
+  const { GatewayRequest } = await import(join(directory, 'dist/src/pipeline/request.js'));
+  return async (pipeline, request) => {
+    const gatewayRequest = new GatewayRequest({
+      id: 'bench',
+      receivedAt: performance.now(),
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: {},
+      signal: new AbortController().signal,
+    });
+    gatewayRequest.operation = { kind: 'chat', body: request };
+    gatewayRequest.plan = pipeline.resolver.plan('gpt-4o-mini', 'chat');
+    await dispatchChatStream(pipeline, gatewayRequest, request);
+    return gatewayRequest.reply.stream;
   };
 }
 
