@@ -77,7 +77,7 @@ export async function openStore(options: SqlConnectionOptions): Promise<Store> {
     projects: new ProjectsRepository(db),
     users: new UsersRepository(db),
     apiKeys: new ApiKeysRepository(db),
-    usage: new UsageRepository(db),
+    usage: new UsageRepository(db, database.sqlite),
     migration,
     version: () => readVersion(db),
     ping: () => pingDatabase(database),

@@ -29,6 +29,8 @@ export interface SqlDatabase {
   readonly dialect: SqlDialect;
   /** PostgreSQL schema the tables live in; `main` on SQLite. */
   readonly schema: string;
+  /** The SQLite connection itself, for the ledger's prepared-statement fast path; undefined on PostgreSQL. */
+  readonly sqlite?: BetterSqlite3.Database | undefined;
 }
 
 /** A PostgreSQL identifier that needs no quoting: what `database.schema` accepts. */
@@ -47,6 +49,7 @@ export function openDatabase(options: SqlConnectionOptions): SqlDatabase {
       db: new Kysely<Tables>({ dialect: new SqliteDialect({ database: connection }) }),
       dialect: 'sqlite',
       schema: 'main',
+      sqlite: connection,
     };
   }
   const schema = options.schema ?? 'public';

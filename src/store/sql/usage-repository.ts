@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import { decodeLogCursor, encodeLogCursor } from './log-cursor.ts';
 import { StoreError } from './store-error.ts';
@@ -50,9 +51,12 @@ const groupColumns: Record<UsageGroupBy, RawBuilder<number | string | null>> = {
  */
 export class UsageRepository {
   readonly #db: Kysely<Tables>;
+  /** SQLite only: one prepared INSERT run per row inside one transaction (see `insert`). */
+  readonly #sqliteInsert: ((rows: readonly Row[]) => number) | undefined;
 
-  constructor(db: Kysely<Tables>) {
+  constructor(db: Kysely<Tables>, sqlite?: BetterSqlite3.Database) {
     this.#db = db;
+    this.#sqliteInsert = sqlite === undefined ? undefined : preparedInsert(sqlite);
   }
 
   /**
@@ -68,6 +72,7 @@ export class UsageRepository {
     }
     const rows = [...unique.values()];
     if (rows.length === 0) return 0;
+    if (this.#sqliteInsert !== undefined) return this.#sqliteInsert(rows);
     return this.#db.transaction().execute(async (trx) => {
       let added = 0;
       for (let start = 0; start < rows.length; start += rowsPerStatement) {
@@ -223,4 +228,31 @@ function groupName(groupBy: UsageGroupBy, value: number | string | null): string
   if (value === null) return null;
   if (groupBy !== 'day') return String(value);
   return new Date(Number(value) * dayMs).toISOString().slice(0, 10);
+}
+
+type Row = ReturnType<typeof usageRecordToRow>;
+
+/**
+ * The ledger's SQLite write: a prepared `INSERT … ON CONFLICT DO NOTHING` run once per row inside one
+ * transaction. The ledger writes from the gateway's own thread, and compiling a 500-row multi-VALUES statement
+ * through the query builder cost 40-100 µs of CPU per row (measured); a prepared statement costs a few.
+ */
+function preparedInsert(sqlite: BetterSqlite3.Database): (rows: readonly Row[]) => number {
+  let statement: BetterSqlite3.Statement | undefined;
+  let columns: string[] = [];
+  const run = sqlite.transaction((rows: readonly Row[]) => {
+    let added = 0;
+    for (const row of rows) {
+      if (statement === undefined) {
+        columns = Object.keys(row);
+        statement = sqlite.prepare(
+          `INSERT INTO usage (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT (request_id, attempt) DO NOTHING`,
+        );
+      }
+      const values = columns.map((column) => row[column as keyof Row]);
+      added += statement.run(values).changes;
+    }
+    return added;
+  });
+  return (rows) => run(rows);
 }
