@@ -24,7 +24,7 @@ import {
   tally,
   unreachable,
   untilEveryReplica,
-  untilLedgerMatches,
+  untilLedger,
   upstreamCalls,
   withinOneWindow,
 } from '../support/cluster.ts';
@@ -112,7 +112,10 @@ describe('three replicas sharing PostgreSQL and Redis', { timeout: 180_000 }, ()
       admitted.length,
       'the upstream saw exactly the admitted requests',
     );
-    const counts = await untilLedgerMatches(fake, keyId, () => ledger(keyId));
+    const counts = await untilLedger(() => ledger(keyId), {
+      upstream: admitted.length,
+      local: refused.length,
+    });
     assert.equal(counts.upstream, admitted.length, 'one usage record per upstream call');
     assert.equal(counts.local, refused.length, 'each refusal recorded once, without a provider');
   });
@@ -157,7 +160,7 @@ describe('three replicas sharing PostgreSQL and Redis', { timeout: 180_000 }, ()
     assert.ok(waves[0]! < 50, 'the first wave of 50 concurrent requests was not all admitted');
     const calls = upstreamCalls(fake, keyId);
     assert.equal(calls, admitted, 'the upstream saw exactly the admitted requests');
-    const counts = await untilLedgerMatches(fake, keyId, () => ledger(keyId));
+    const counts = await untilLedger(() => ledger(keyId), { upstream: calls });
     const spent = Number(counts.costNanoUsd) / 1e9;
     context.diagnostic(
       `admitted per wave ${waves.join(', ')}: ${admitted} requests, ledger spend $${spent.toFixed(5)} of $1.00 ` +

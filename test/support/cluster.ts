@@ -248,16 +248,21 @@ export async function ledgerCounts(url: string, schema: string, keyId: string): 
   }
 }
 
-/** Waits until the ledger holds one record per upstream call of `marker` (replicas write in batches). */
-export async function untilLedgerMatches(
-  fake: FakeOpenAI,
-  marker: string,
+/**
+ * Reads the ledger until it holds the `expected` counts (replicas write their records in batches, each within
+ * a few hundred ms) or `timeoutMs` passes; returns the last counts read, for the test to assert on.
+ */
+export async function untilLedger(
   read: () => Promise<LedgerCounts>,
+  expected: { readonly upstream: number; readonly local?: number | undefined },
   timeoutMs = 15_000,
 ): Promise<LedgerCounts> {
-  let counts = await read();
   const deadline = Date.now() + timeoutMs;
-  while (counts.upstream !== upstreamCalls(fake, marker) && Date.now() < deadline) {
+  const matches = (counts: LedgerCounts) =>
+    counts.upstream === expected.upstream &&
+    (expected.local === undefined || counts.local === expected.local);
+  let counts = await read();
+  while (!matches(counts) && Date.now() < deadline) {
     await sleep(100);
     counts = await read();
   }
