@@ -28,7 +28,7 @@ import {
   withinOneWindow,
 } from '../support/cluster.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
-import { logLines, type NexusProcess } from '../support/nexus-process.ts';
+import { assertRunning, logLines, type NexusProcess } from '../support/nexus-process.ts';
 import { PrivatePostgres, privatePostgresUnavailable } from '../support/private-postgres.ts';
 import { freePort, haveRedisServer, PrivateRedis } from '../support/redis-server.ts';
 
@@ -131,6 +131,7 @@ describe('three replicas through a Redis outage and a PostgreSQL restart', { tim
       chat(replicas, index, rpmAfterKey.secret, { marker: rpmAfterKey.keyId }),
     );
     const flowed = await flow.stop();
+    assertRunning(replicas);
     const duringOutage = flowed.filter(
       (outcome) => outcome.sentAt > killedAt && outcome.sentAt < restartedAt,
     );
@@ -177,6 +178,7 @@ describe('three replicas through a Redis outage and a PostgreSQL restart', { tim
     await postgres!.start();
     await sleep(1_000);
     const flowed = await flow.stop();
+    assertRunning(replicas);
     const duringOutage = flowed.filter(
       (outcome) => outcome.sentAt > stoppedAt && outcome.sentAt < restartingAt,
     );

@@ -101,3 +101,19 @@ export function logLines(nexus: NexusProcess, message: string): Record<string, u
     .filter((line) => line.includes(`"msg":"${message}`))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
+
+/** Fails with the exit and the last of the output of any replica that is no longer running. */
+export function assertRunning(processes: readonly NexusProcess[]): void {
+  for (const [index, nexus] of processes.entries()) {
+    const { exitCode, signalCode } = nexus.child;
+    if (exitCode === null && signalCode === null) continue;
+    // Access lines left out: the crash is in what remains.
+    const tail = nexus.output
+      .join('')
+      .split('\n')
+      .filter((line) => !line.includes('"msg":"request"'))
+      .join('\n')
+      .slice(-4000);
+    throw new Error(`replica ${index} exited (${exitCode ?? signalCode}) while it should serve:\n${tail}`);
+  }
+}
