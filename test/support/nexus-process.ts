@@ -33,7 +33,7 @@ export interface NexusProcess {
  */
 export async function startNexus(
   env: Record<string, string>,
-  startTimeoutMs = 30_000,
+  startTimeoutMs = 60_000,
 ): Promise<NexusProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
