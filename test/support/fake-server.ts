@@ -6,6 +6,7 @@
  * (routes, validation, reply bodies, event sequences, error envelopes) stays in each fake.
  */
 
+import { setMaxListeners } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -218,6 +219,8 @@ export async function startFakeServer<F extends FaultLike, C extends BaseRecorde
   options: FakeServerOptions<F, C>,
 ): Promise<FakeServer<F, C>> {
   const lifetime = new AbortController();
+  // One listener per call in flight: tests with dozens of concurrent calls are not a leak.
+  setMaxListeners(0, lifetime.signal);
   const calls: C[] = [];
   let queue: F[] = [];
   let persistentFault: F | null = null;

@@ -64,6 +64,11 @@ export function openDatabase(options: SqlConnectionOptions): SqlDatabase {
   });
   // An idle connection that breaks (a server restart) is dropped by the pool; queries report their own errors.
   pool.on('error', () => {});
+  // pg-pool listens to a client's errors only while it is idle. One that kysely holds between two statements
+  // (inside a transaction) when the server ends it gets the FATAL as an 'error' event with no statement to fail,
+  // and an 'error' event without a listener crashes the process. The next statement fails instead (the caller
+  // retries: the ledger keeps its batch), and the broken client is dropped when it goes back to the pool.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', schema };
 }
 
