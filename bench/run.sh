@@ -20,6 +20,7 @@ mkdir -p "$(dirname "$out")"
 target() { # name, directory, port, version
   printf '%s\n' --target "$1" --cmd "exec node $2/dist/src/main.js" \
     --env "PORT=$3" --env 'OPENAI_BASE_URL={{MOCK_URL}}' --env 'OPENAI_API_KEY=bench-upstream-key' \
+    --env "NEXUS_DATA_DIR=${TMPDIR:-/tmp}/nexus-bench-data-$3" \
     --ready "http://127.0.0.1:$3/health" --url "http://127.0.0.1:$3/v1/chat/completions" --version "$4"
 }
 mapfile -t targets < <(target nexus "$root" "$port" "nexus $(git rev-parse --short HEAD 2>/dev/null || echo dev) (node $(node -v))")
