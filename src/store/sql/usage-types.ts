@@ -1,53 +1,15 @@
 /** The usage ledger's records and query shapes (SPEC §3.5). Money is integer nano-USD (see money.ts). */
 
+import type { LedgerRecord } from '../../ledger/usage-record.ts';
+
 /** How the answer was found in the cache, as in `x-nexus-cache`. */
-export type CacheResult = 'HIT' | 'HIT-SEMANTIC' | 'MISS' | 'BYPASS';
+export type CacheResult = NonNullable<LedgerRecord['cacheResult']>;
 
 /** How an upstream attempt ended: answered, failed (error or broken stream), or stopped by Nexus or the client. */
-export type AttemptOutcome = 'ok' | 'failed' | 'cancelled';
+export type AttemptOutcome = LedgerRecord['outcome'];
 
-/** One upstream attempt (or one cache answer), written once: (requestId, attempt) is unique. */
-export interface UsageRecord {
-  /**
-   * Nexus's own id for the request. It must be unique per request: a client-chosen `x-request-id` would
-   * let two requests share a key, and the second would never be recorded.
-   */
-  readonly requestId: string;
-  /** 1 for the first upstream attempt, then 2, 3, ...; 0 for an answer that needed no upstream (a cache hit). */
-  readonly attempt: number;
-  /** Epoch milliseconds when the attempt started. */
-  readonly createdAt: number;
-  readonly orgId: string | null;
-  readonly projectId: string | null;
-  readonly keyId: string | null;
-  readonly userId: string | null;
-  /** The provider instance that served, e.g. `Groq (Key #1)`; null for a cache answer. */
-  readonly provider: string | null;
-  readonly model: string;
-  /** The route the request came in on, e.g. `/v1/chat/completions`. */
-  readonly route: string;
-  /** HTTP status of the attempt (the upstream's, or the one Nexus answered with). */
-  readonly status: number;
-  /** Nexus error code when the attempt failed. */
-  readonly errorCode: string | null;
-  readonly promptTokens: number;
-  readonly completionTokens: number;
-  /** Prompt tokens read from the provider's prompt cache. */
-  readonly cachedTokens: number;
-  /** Prompt tokens written to the provider's prompt cache. */
-  readonly cacheWriteTokens: number;
-  /** What the attempt cost, in integer nano-USD (0 for a cache hit). */
-  readonly costNanoUsd: number;
-  /** What a cache hit saved (the cost of the answer it replayed), in integer nano-USD. */
-  readonly savingsNanoUsd: number;
-  /** Duration of the attempt, in milliseconds. */
-  readonly latencyMs: number;
-  /** Time to the first streamed token, in milliseconds; null when not streamed or none arrived. */
-  readonly ttftMs: number | null;
-  readonly cacheResult: CacheResult | null;
-  readonly streamed: boolean;
-  readonly outcome: AttemptOutcome;
-}
+/** One upstream attempt (or one cache answer), written once: (requestId, attempt) is unique. The ledger's own shape. */
+export type UsageRecord = LedgerRecord;
 
 /** Which records a query reads; all given fields must match, so a filter can only narrow. */
 export interface UsageScope {
