@@ -11,6 +11,8 @@ export type CallSignal = AbortSignal | AttemptAbort;
 /**
  * One attempt's abort, linked to its parent (the request, or a hedge racer): aborted with the parent, or
  * alone by `abort(reason)` (a first-token or stall timeout, a lost hedge race) without touching the parent.
+ * Without a parent it is a request's own signal (the edge aborts it when the client leaves or the request
+ * deadline passes).
  *
  * An EventEmitter rather than an AbortController: on Node 20 an AbortSignal is an EventTarget that costs about
  * 4 µs to create and more for every listener undici adds and removes. With 64 streams in flight this one child
@@ -22,8 +24,9 @@ export class AttemptAbort extends EventEmitter {
   #reason: unknown;
   #stopFollowing: (() => void) | undefined;
 
-  constructor(parent: CallSignal) {
+  constructor(parent?: CallSignal) {
     super();
+    if (parent === undefined) return;
     if (parent.aborted) {
       this.abort(parent.reason);
       return;

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
+import { type CallSignal, onAbort as onSignalAbort } from '../core/call-signal.ts';
 import { NexusError } from '../core/errors.ts';
 import type { Exchange, Gateway } from './exchange.ts';
 
@@ -32,7 +33,7 @@ export function discardCapBytes(limitBytes: number): number {
 export async function readJsonBody(
   request: IncomingMessage,
   limitBytes: number,
-  signal: AbortSignal,
+  signal: CallSignal,
 ): Promise<unknown> {
   const type = request.headers['content-type'];
   if (type !== undefined && !acceptedTypes.test(type)) {
@@ -72,7 +73,7 @@ export function readExchangeJson(gateway: Gateway, exchange: Exchange): Promise<
 
 interface CollectOptions {
   limitBytes: number;
-  signal: AbortSignal;
+  signal: CallSignal;
   /** Already known to exceed the limit (from `content-length`): discard from the first byte. */
   oversize: boolean;
 }
@@ -89,12 +90,13 @@ function collect(request: IncomingMessage, { limitBytes, signal, oversize }: Col
     const pieces: Buffer[] = [];
     let size = 0;
     let discarding = oversize;
+    let stopListening: (() => void) | undefined;
     const cleanup = () => {
       request.off('data', onData);
       request.off('end', onEnd);
       request.off('error', onGone);
       request.off('aborted', onGone);
-      signal.removeEventListener('abort', onAbort);
+      stopListening?.();
     };
     const onData = (piece: Buffer) => {
       size += piece.length;
@@ -137,7 +139,7 @@ function collect(request: IncomingMessage, { limitBytes, signal, oversize }: Col
     request.on('end', onEnd);
     request.on('error', onGone);
     request.on('aborted', onGone);
-    signal.addEventListener('abort', onAbort, { once: true });
+    stopListening = onSignalAbort(signal, onAbort);
   });
 }
 

@@ -1,3 +1,4 @@
+import type { CallSignal } from '../core/call-signal.ts';
 import type { ChatRequest, EmbeddingsRequest, Usage } from '../core/openai-types.ts';
 import type { Warning } from '../core/warning.ts';
 import type { Headroom } from '../limits/limit-decision.ts';
@@ -65,7 +66,7 @@ export interface GatewayRequestInit {
   readonly method: string;
   readonly path: string;
   readonly headers: RequestHeaders;
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
 }
 
 /**
@@ -81,7 +82,7 @@ export class GatewayRequest {
   readonly path: string;
   readonly headers: RequestHeaders;
   /** Aborted when the client disconnects or the request deadline passes. */
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
   /** identify */
   principal: Principal | undefined = undefined;
   /** parse (the route's protocol) */
