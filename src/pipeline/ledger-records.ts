@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { type ErrorCode, errorCatalog } from '../core/errors.ts';
+import { timeOrderedId } from '../ledger/time-ordered-id.ts';
 import type { LedgerRecord } from '../ledger/usage-record.ts';
 import type { AttemptRecord } from '../resilience/attempt-record.ts';
 import type { GatewayRequest } from './request.ts';
@@ -8,11 +8,11 @@ import type { GatewayRequest } from './request.ts';
  * The ledger's records of one finished request: one per upstream attempt (numbered from 1, each with its own
  * provider, tokens and priced cost, so a retried or resumed request is billed per attempt, once), or one
  * attempt-0 record when nothing went upstream (refused by a limit, a bad request). Keyed by a fresh id of
- * Nexus's own, never the client's `x-request-id`.
+ * Nexus's own (time-ordered, see ledger/time-ordered-id.ts), never the client's `x-request-id`.
  */
 export function ledgerRecords(request: GatewayRequest): LedgerRecord[] {
-  const requestId = randomUUID();
   const startedAt = Date.now() - Math.round(performance.now() - request.receivedAt);
+  const requestId = timeOrderedId(startedAt);
   const principal = request.principal;
   const key = principal?.kind === 'key' ? principal.key : undefined;
   const owner = {

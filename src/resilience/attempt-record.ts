@@ -47,7 +47,7 @@ export class AttemptRecord {
     return this.#target;
   }
 
-  /** The access-log shape: set fields only. */
+  /** The access-log shape: set fields only; usage as its token counts (the ledger keeps the full record). */
   toJSON(): Record<string, unknown> {
     const line: Record<string, unknown> = {
       instance: this.instance,
@@ -60,8 +60,24 @@ export class AttemptRecord {
     if (this.continuation) line.continuation = true;
     if (this.lastResort) line.lastResort = true;
     if (this.warnings.length > 0) line.warnings = this.warnings;
-    if (this.usage !== undefined) line.usage = this.usage;
+    if (this.usage !== undefined) line.usage = usageCounts(this.usage);
     if (this.costUsd !== undefined) line.costUsd = this.costUsd;
     return line;
   }
+}
+
+/**
+ * The token counts of a usage object, for the log line: a provider's whole usage object (OpenAI's nests two
+ * detail objects) serialised into every access-log line was the larger part of the line's cost.
+ */
+function usageCounts(usage: Usage): Record<string, number> {
+  const counts: Record<string, number> = {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+  };
+  const cached = usage.prompt_tokens_details?.cached_tokens;
+  if (typeof cached === 'number' && cached > 0) counts.cached_tokens = cached;
+  const written = usage.prompt_tokens_details?.cache_creation_tokens;
+  if (typeof written === 'number' && written > 0) counts.cache_creation_tokens = written;
+  return counts;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { timeOrderedId } from '../../src/ledger/time-ordered-id.ts';
 import { type LedgerSink, UsageLedger } from '../../src/ledger/usage-ledger.ts';
 
 /** A sink that stores what it is given and can be made to fail, like a database that goes away. */
@@ -62,5 +63,19 @@ describe('usage ledger', () => {
     target.fail(true);
     ledger.append([1, 2]);
     assert.equal(await ledger.close(50), 2);
+  });
+});
+
+describe('ledger record ids', () => {
+  it('are RFC 9562 version 7 UUIDs whose first 48 bits are the time, so they sort by time', () => {
+    const at = Date.UTC(2026, 11, 7, 3, 0, 0, 123);
+    const id = timeOrderedId(at);
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16), at);
+    const later = [at + 1, at + 1000, at + 86_400_000].map((time) => timeOrderedId(time));
+    assert.deepEqual([...later].sort(), later, 'later ids sort after earlier ones');
+    assert.ok(later.every((next) => next > id));
+    const same = new Set(Array.from({ length: 1000 }, () => timeOrderedId(at)));
+    assert.equal(same.size, 1000, 'ids of one millisecond still differ');
   });
 });

@@ -7,6 +7,7 @@ import type { AttemptOutcome, CacheResult, UsageRecord } from './usage-types.ts'
 export const usageTextLimit = 1_000;
 
 const int32Max = 2_147_483_647;
+const surrogates = /[\uD800-\uDFFF]/;
 const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
@@ -15,6 +16,8 @@ const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  */
 function ledgerText(value: string): string {
   const cut = value.length > usageTextLimit ? value.slice(0, usageTextLimit) : value;
+  // The common case (no NUL, no surrogate at all) is found by two native scans, without the two replaces.
+  if (!cut.includes('\u0000') && !surrogates.test(cut)) return cut;
   return cut.replaceAll('\u0000', '\uFFFD').replace(loneSurrogates, '\uFFFD');
 }
 
