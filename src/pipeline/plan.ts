@@ -2,11 +2,13 @@ import type { ChatRequest, EmbeddingsRequest } from '../core/openai-types.ts';
 import { isRoutingMode } from '../resilience/routing.ts';
 import type { Stage } from './compose.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import { ownInstances } from './own-instances.ts';
 import type { GatewayRequest, Operation } from './request.ts';
 
 /**
  * The plan stage: the request's model (with its per-request fallback chain) becomes a RoutePlan of upstream
- * targets (`resolve-model.ts`), and `X-Routing-Mode` picks how each step orders them. Resolution errors
+ * targets (`resolve-model.ts`), on the project's own provider keys where it brought any (`own-instances.ts`),
+ * and `X-Routing-Mode` picks how each step orders them. Resolution errors
  * (unknown model or provider, a provider without a key) end the request here, before anything goes upstream.
  */
 export function createPlanStage(dependencies: PipelineDependencies): Stage<GatewayRequest> {
@@ -14,9 +16,11 @@ export function createPlanStage(dependencies: PipelineDependencies): Stage<Gatew
     readRoutingMode(request);
     const operation = request.operation;
     if (operation === undefined) throw new Error('plan stage: no operation (the parse stage did not run)');
+    const mine = ownInstances(request.principal, dependencies.registry);
+    const own = mine.size === 0 ? undefined : mine;
     if (operation.kind === 'messages') {
       request.requestedModels = [operation.request.model];
-      request.plan = dependencies.resolver.plan(operation.request.model, 'chat');
+      request.plan = dependencies.resolver.plan(operation.request.model, 'chat', { own });
     } else {
       const { body, fallbacks } = takeFallbacks(operation.body);
       request.requestedModels = [operation.body.model, ...fallbacks];
@@ -24,7 +28,7 @@ export function createPlanStage(dependencies: PipelineDependencies): Stage<Gatew
       request.plan = dependencies.resolver.plan(
         operation.body.model,
         operation.kind === 'chat' ? 'chat' : 'embedding',
-        { fallbacks },
+        { fallbacks, own },
       );
     }
     return next();

@@ -18,8 +18,20 @@ import type { PlanStep, RoutePlan } from '../resilience/route-plan.ts';
  * Every key of the chosen provider is a target of the step, so a 429 on one key can rotate to the next.
  * Anything else is `model_not_found` (404), or `unknown_provider` (400) when it looks like `provider/model`.
  */
+export interface PlanOptions {
+  /** The client's own fallback chain, tried after the model's. */
+  readonly fallbacks?: readonly string[];
+  /**
+   * Instances on the caller's own keys (a project's provider keys), by provider id: they serve that provider's
+   * steps in place of the gateway's keys, and make it reachable even where the gateway has no key for it.
+   */
+  readonly own?: OwnInstances | undefined;
+}
+
+export type OwnInstances = ReadonlyMap<string, ProviderInstance>;
+
 export interface ModelResolver {
-  plan(requested: string, mode: 'chat' | 'embedding', options?: { fallbacks?: readonly string[] }): RoutePlan;
+  plan(requested: string, mode: 'chat' | 'embedding', options?: PlanOptions): RoutePlan;
   /** The first target of the plan: for callers that need exactly one (tests, admin views). */
   resolve(requested: string, mode: 'chat' | 'embedding'): UpstreamTarget;
 }
@@ -42,8 +54,22 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     modelSpec: findModel(catalog, instance.provider.id, model),
   });
 
-  const instancesOf = (providerId: string, requested: string): readonly ProviderInstance[] => {
-    const found = registry.instancesOf(providerId);
+  /** The instances that serve a provider for this caller: its own key when it brought one, else the gateway's. */
+  type Serving = (providerId: string) => readonly ProviderInstance[];
+  const gatewayServing: Serving = (providerId) => registry.instancesOf(providerId);
+  const servingFor =
+    (own: OwnInstances): Serving =>
+    (providerId) => {
+      const mine = own.get(providerId);
+      return mine === undefined ? registry.instancesOf(providerId) : [mine];
+    };
+
+  const instancesOf = (
+    providerId: string,
+    requested: string,
+    serving: Serving,
+  ): readonly ProviderInstance[] => {
+    const found = serving(providerId);
     if (found.length > 0) return found;
     const reason = registry.unavailable.get(providerId);
     const provider = catalog.providers.get(providerId);
@@ -80,15 +106,21 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     instances.map((instance) => ({ target: target(instance, model(instance)), weight: 1 }));
 
   /** Resolves a single model name (not a group) to the targets that serve it. */
-  const step = (requested: string, mode: 'chat' | 'embedding'): PlanStep => {
+  const step = (requested: string, mode: 'chat' | 'embedding', serving: Serving): PlanStep => {
     const name = aliases[requested] ?? requested;
     if (name === 'auto') {
       const first = registry.instances[0];
       if (first === undefined) throw new NexusError('provider_not_configured', 'No provider is configured.');
       const model = defaultModelOf(first, name, mode);
-      return { label: name, targets: pool(registry.instancesOf(first.provider.id), () => model) };
+      return { label: name, targets: pool(serving(first.provider.id), () => model) };
     }
-    const pinned = registry.instanceByName(name);
+    const named = registry.instanceByName(name);
+    // A pinned instance of a provider the caller brings its own key for is served on that key too.
+    const pinned =
+      named === undefined
+        ? undefined
+        : (serving(named.provider.id).find((instance) => instance === named) ??
+          serving(named.provider.id)[0]);
     if (pinned !== undefined)
       return { label: name, targets: pool([pinned], () => defaultModelOf(pinned, name, mode)) };
 
@@ -98,16 +130,16 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
       const model = name.slice(slash + 1);
       if (catalog.providers.has(providerId) && model !== '') {
         const id = findModel(catalog, providerId, model)?.id ?? model;
-        return { label: name, targets: pool(instancesOf(providerId, name), () => id) };
+        return { label: name, targets: pool(instancesOf(providerId, name, serving), () => id) };
       }
     }
     const candidates = findModelsById(catalog, name);
     for (const candidate of candidates) {
-      const instances = registry.instancesOf(candidate.provider);
+      const instances = serving(candidate.provider);
       if (instances.length > 0) return { label: name, targets: pool(instances, () => candidate.id) };
     }
     const [first] = candidates;
-    if (first !== undefined) instancesOf(first.provider, name);
+    if (first !== undefined) instancesOf(first.provider, name, serving);
     if (slash > 0) {
       throw new NexusError(
         'unknown_provider',
@@ -125,26 +157,50 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
   // Plans depend only on boot-time state (config, catalogue, registry); health and breakers are applied when
   // targets are ordered. So a plan is built once per model name and reused; the map is bounded because model
   // names come from clients.
-  const cache = new Map<string, RoutePlan>();
+  // Plans without a client fallback chain, per caller's own instances (the gateway's keys: `gatewayPlans`).
+  const gatewayPlans = new Map<string, RoutePlan>();
+  const ownPlans = new WeakMap<OwnInstances, { serving: Serving; plans: Map<string, RoutePlan> }>();
   const cachedPlan: ModelResolver['plan'] = (requested, mode, planOptions = {}) => {
-    if ((planOptions.fallbacks?.length ?? 0) > 0) return plan(requested, mode, planOptions);
+    const own = planOptions.own;
+    let serving = gatewayServing;
+    let cache = gatewayPlans;
+    if (own !== undefined) {
+      let entry = ownPlans.get(own);
+      if (entry === undefined) {
+        entry = { serving: servingFor(own), plans: new Map() };
+        ownPlans.set(own, entry);
+      }
+      serving = entry.serving;
+      cache = entry.plans;
+    }
+    if ((planOptions.fallbacks?.length ?? 0) > 0)
+      return plan(requested, mode, planOptions.fallbacks, serving);
     const key = `${mode}\u0000${requested}`;
     let found = cache.get(key);
     if (found === undefined) {
-      found = plan(requested, mode);
+      found = plan(requested, mode, [], serving);
       if (cache.size >= 1000) cache.clear();
       cache.set(key, found);
     }
     return found;
   };
 
-  const plan: ModelResolver['plan'] = (requested, mode, planOptions = {}) => {
-    const extra = (planOptions.fallbacks ?? []).map((name) => step(name, mode));
+  const plan = (
+    requested: string,
+    mode: 'chat' | 'embedding',
+    fallbacks: readonly string[] = [],
+    serving: Serving = gatewayServing,
+  ): RoutePlan => {
+    const extra = fallbacks.map((name) => step(name, mode, serving));
     const group = groups[requested];
     if (group === undefined)
-      return { steps: [step(requested, mode), ...extra], group: undefined, contextFallback: undefined };
+      return {
+        steps: [step(requested, mode, serving), ...extra],
+        group: undefined,
+        contextFallback: undefined,
+      };
     const targets = group.targets.flatMap((entry) => {
-      const resolved = step(entry.model, mode);
+      const resolved = step(entry.model, mode, serving);
       // A target backed by a key pool shares its weight among the pool's keys.
       return resolved.targets.map((item) => ({
         target: item.target,
@@ -152,9 +208,14 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
       }));
     });
     return {
-      steps: [{ label: requested, targets }, ...group.fallbacks.map((name) => step(name, mode)), ...extra],
+      steps: [
+        { label: requested, targets },
+        ...group.fallbacks.map((name) => step(name, mode, serving)),
+        ...extra,
+      ],
       group,
-      contextFallback: group.contextFallback === undefined ? undefined : step(group.contextFallback, mode),
+      contextFallback:
+        group.contextFallback === undefined ? undefined : step(group.contextFallback, mode, serving),
     };
   };
 

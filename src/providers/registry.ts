@@ -21,6 +21,12 @@ export interface ProviderRegistry {
   /** Looks up `"Groq (Key #1)"`-style names, case-insensitively. */
   instanceByName(name: string): ProviderInstance | undefined;
   adapterFor(instance: ProviderInstance): ProviderAdapter;
+  /**
+   * An instance of `providerId` on someone else's key (a project's own provider key): the provider's endpoint,
+   * version and headers as configured, id `<provider>@<owner>`, so its health and circuits are its own and never
+   * the gateway's keys'. Undefined when the provider is unknown, disabled, or has no adapter or endpoint.
+   */
+  ownInstance(providerId: string, owner: string, apiKey: string): ProviderInstance | undefined;
   /** Providers that have credentials but no adapter in this build, with the reason. */
   readonly unavailable: ReadonlyMap<string, string>;
 }
@@ -96,6 +102,23 @@ export function createProviderRegistry(options: RegistryOptions): ProviderRegist
   return {
     instances,
     unavailable,
+    ownInstance(providerId, owner, apiKey) {
+      const provider = catalog.providers.get(providerId);
+      const settings = config.providers[providerId];
+      if (provider === undefined || provider.id === demoProviderId || settings?.enabled === false) return;
+      if (!adapters.has(provider.wire)) return;
+      const baseUrl = (settings?.baseUrl ?? provider.baseUrl).replace(/\/+$/, '');
+      if (baseUrl === '') return;
+      return {
+        id: `${provider.id}@${owner}`,
+        name: `${provider.name} (project key)`,
+        provider,
+        baseUrl,
+        apiKey,
+        apiVersion: settings?.apiVersion,
+        headers: { ...expandHeaders(provider, env), ...settings?.headers },
+      };
+    },
     instancesOf: (providerId) => instances.filter((instance) => instance.provider.id === providerId),
     instanceByName: (name) => byName.get(name.toLowerCase()),
     adapterFor(instance) {

@@ -9,6 +9,7 @@ import { RedisLimitStore } from '../store/redis/limit-store.ts';
 import { createStore, type Store } from '../store/sql/create-store.ts';
 import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
 import { KeyDirectory, type KeyPrincipal, type KeySource } from '../tenancy/key-directory.ts';
+import { ProviderKeyCipher, type ProviderKeys } from '../tenancy/provider-key-cipher.ts';
 
 /** The state layers opened at start: the SQL store, tenant keys in memory, the limiter, the usage ledger. */
 export interface Services {
@@ -27,7 +28,17 @@ export interface Services {
  */
 export async function openServices(config: Config, log: Logger, tenancy: TenancyServices): Promise<Services> {
   const store = await createStore(config);
-  const keys = new KeyDirectory(storeKeySource(store), {
+  const secret = config.tenancy.encryptionKey;
+  const cipher = secret === undefined ? undefined : new ProviderKeyCipher(secret);
+  const keySource = storeKeySource(store, cipher, (projectId, error) =>
+    log.warn(
+      { projectId, err: error },
+      cipher === undefined
+        ? "a project's own provider keys are stored but NEXUS_ENCRYPTION_KEY is not set: its traffic uses the gateway's keys"
+        : "a project's own provider keys could not be decrypted (another NEXUS_ENCRYPTION_KEY?): its traffic uses the gateway's keys",
+    ),
+  );
+  const keys = new KeyDirectory(keySource, {
     onError: (error) =>
       log.warn({ err: error }, 'tenant keys could not be reloaded; the last good set stays'),
   });
@@ -75,8 +86,16 @@ export async function openServices(config: Config, log: Logger, tenancy: Tenancy
   };
 }
 
-/** The store as the key directory reads it: active keys with the limits of their project and org. */
-function storeKeySource(store: Store): KeySource {
+/**
+ * The store as the key directory reads it: active keys with the limits of their project and org, and the
+ * project's own provider keys, decrypted (a project whose keys cannot be opened is reported and served with
+ * the gateway's keys, rather than locked out).
+ */
+function storeKeySource(
+  store: Store,
+  cipher: ProviderKeyCipher | undefined,
+  onUnreadable: (projectId: string, error: unknown) => void,
+): KeySource {
   return {
     changeVersion: () => store.version(),
     async loadActiveKeys() {
@@ -87,6 +106,17 @@ function storeKeySource(store: Store): KeySource {
       ]);
       const projectById = new Map(projects.map((project) => [project.id, project]));
       const orgById = new Map(organizations.map((org) => [org.id, org]));
+      const providerKeys = new Map<string, ProviderKeys>();
+      for (const project of projects) {
+        if (!project.hasProviderKeys) continue;
+        try {
+          if (cipher === undefined) throw new Error('NEXUS_ENCRYPTION_KEY is not set');
+          const sealed = await store.projects.getProviderKeysCiphertext(project.id);
+          if (sealed != null) providerKeys.set(project.id, cipher.open(project.id, sealed));
+        } catch (error) {
+          onUnreadable(project.id, error);
+        }
+      }
       return keys.map((key): KeyPrincipal => {
         const project = key.projectId === null ? undefined : projectById.get(key.projectId);
         const org = orgById.get(key.orgId);
@@ -102,6 +132,7 @@ function storeKeySource(store: Store): KeySource {
           models: key.models,
           expiresAt: key.expiresAt,
           scopes,
+          providerKeys: (key.projectId === null ? undefined : providerKeys.get(key.projectId)) ?? null,
         };
       });
     },

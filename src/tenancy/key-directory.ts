@@ -1,5 +1,6 @@
 import type { Scope } from '../limits/limit-types.ts';
 import { digestsEqual, hashApiKey, keyPrefix } from './api-key.ts';
+import type { ProviderKeys } from './provider-key-cipher.ts';
 
 /** One active tenant key as the gateway holds it in memory: who it belongs to and what bounds it. */
 export interface KeyPrincipal {
@@ -14,6 +15,11 @@ export interface KeyPrincipal {
   readonly expiresAt: number | null;
   /** The scopes a request with this key is admitted against, tightest first: key, project, org. */
   readonly scopes: readonly Scope[];
+  /**
+   * The project's own provider keys (decrypted in memory only, never logged or returned), used for its traffic
+   * in place of the gateway's keys; null when the project brought none.
+   */
+  readonly providerKeys: ProviderKeys | null;
 }
 
 /** Where the directory loads keys from (the SQL store), and how it learns that they changed. */

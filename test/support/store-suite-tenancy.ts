@@ -211,9 +211,10 @@ export function tenancySuite(backend: StoreBackend): void {
       assert.equal(await store.organizations.get(theirs.id, scope), undefined);
       assert.deepEqual(await store.organizations.list(scope), [mine]);
       assert.equal(await store.projects.get(theirProject.id, scope), undefined);
+      // Two projects made in the same millisecond list in id order, so compare the sets.
       assert.deepEqual(
-        (await store.projects.list(scope)).map((project) => project.id),
-        [myProject.id, otherProject.id],
+        (await store.projects.list(scope)).map((project) => project.id).sort(),
+        [myProject.id, otherProject.id].sort(),
       );
       assert.equal(await store.users.get(theirUser.id, scope), undefined);
       assert.equal(await store.apiKeys.get(theirKey.id, scope), undefined);

@@ -13,6 +13,7 @@ function principal(key: string, overrides: Partial<KeyPrincipal> = {}): KeyPrinc
     models: null,
     expiresAt: null,
     scopes: [{ kind: 'key', id: `key_${displayPrefix(key)}` }],
+    providerKeys: null,
     ...overrides,
   };
 }
