@@ -45,7 +45,8 @@ export function planAdmission(
   const seen = new Set<string>();
   const counters: PlannedCounter[] = [];
   for (const scope of scopes) {
-    const base = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
+    const known = scopeMemo(scope);
+    const base = known.base;
     if (seen.has(base)) throw new TypeError(`scope ${scope.kind} ${scope.id} is listed twice`);
     seen.add(base);
     const add = (limit: LimitName, max: number, amount: number, hold: boolean) => {
@@ -54,7 +55,7 @@ export function planAdmission(
       const ttlMs =
         window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
       counters.push({
-        key: `${base}:${limit}:${window.label}`,
+        key: known.key(limit, window.label),
         max,
         amount,
         hold,
@@ -73,10 +74,56 @@ export function planAdmission(
     for (const limit of budgetNames) {
       const usd = scope.budget?.[limit];
       if (usd === null || usd === undefined) continue;
-      add(limit, usdToNanos(usd), demand.costNanoUsd, true);
+      add(limit, known.nanos(usd), demand.costNanoUsd, true);
     }
   }
   return counters;
+}
+
+/** What planning derives from a scope alone: its key prefix, its counters' keys per window, its budgets in nano-USD. */
+interface ScopeMemo {
+  readonly base: string;
+  key(limit: LimitName, label: string): string;
+  nanos(usd: number | string): number;
+}
+
+/**
+ * Scopes are long-lived (the key directory builds them once per load), and an admission asks the same of
+ * them every time: the counter keys (built and hashed anew per request otherwise, 18 for a key, its project
+ * and its org) and the budgets in nano-USD (parsed from decimal text otherwise). Kept per scope object.
+ */
+const memos = new WeakMap<Scope, ScopeMemo>();
+
+function scopeMemo(scope: Scope): ScopeMemo {
+  let memo = memos.get(scope);
+  if (memo !== undefined) return memo;
+  const base = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
+  const keys = new Map<string, string>();
+  const nanos = new Map<number | string, number>();
+  memo = {
+    base,
+    key(limit, label) {
+      const name = `${limit}:${label}`;
+      let key = keys.get(name);
+      if (key === undefined) {
+        // Windows move on; the keys of past windows are dropped rather than kept for ever.
+        if (keys.size >= 64) keys.clear();
+        key = `${base}:${name}`;
+        keys.set(name, key);
+      }
+      return key;
+    },
+    nanos(usd) {
+      let value = nanos.get(usd);
+      if (value === undefined) {
+        value = usdToNanos(usd);
+        nanos.set(usd, value);
+      }
+      return value;
+    },
+  };
+  memos.set(scope, memo);
+  return memo;
 }
 
 function checkAmount(name: string, value: number) {
