@@ -18,8 +18,10 @@ function script(lua: string): LimitScript {
  * every amount is added (to `used`, or to this admission's hold field) and each key's TTL set to its
  * window's end (plus the settlement grace for held counters); a refusal adds nothing.
  *
- * KEYS: the counters. ARGV: now (epoch ms), this admission's hold field, then per counter four values:
- * max, amount, `1` to hold (`0` to count at once), TTL ms (`0`: no expiry).
+ * KEYS: the counters. ARGV: now (epoch ms), this admission's hold field, then one comma-separated list with
+ * four values per counter: max, amount, `1` to hold (`0` to count at once), TTL ms (`0`: no expiry). One packed
+ * argument rather than four per counter: the client encodes each argument of a command on its own, and 72
+ * arguments cost twice the client CPU of one (measured with ioredis: 30-37 µs against 16-22 µs per call).
  * Returns `{admitted (1|0), used1, held1, used2, held2, ...}` as found before the admission.
  *
  * Amounts travel as decimal strings and are added by HINCRBY (exact 64-bit); Lua compares them as doubles,
@@ -28,11 +30,13 @@ function script(lua: string): LimitScript {
 export const admitScript = script(`
 local now = tonumber(ARGV[1])
 local holdField = ARGV[2]
+local values = {}
+for value in string.gmatch(ARGV[3], '[^,]+') do values[#values + 1] = value end
 local result = {1}
 for i, key in ipairs(KEYS) do
-  local base = 2 + (i - 1) * 4
-  local max = tonumber(ARGV[base + 1])
-  local amount = tonumber(ARGV[base + 2])
+  local base = (i - 1) * 4
+  local max = tonumber(values[base + 1])
+  local amount = tonumber(values[base + 2])
   local used, held = 0, 0
   local fields = redis.call('HGETALL', key)
   for j = 1, #fields, 2 do
@@ -54,13 +58,13 @@ for i, key in ipairs(KEYS) do
 end
 if result[1] == 1 then
   for i, key in ipairs(KEYS) do
-    local base = 2 + (i - 1) * 4
-    if ARGV[base + 2] ~= '0' then
+    local base = (i - 1) * 4
+    if values[base + 2] ~= '0' then
       local field = 'used'
-      if ARGV[base + 3] == '1' then field = holdField end
-      redis.call('HINCRBY', key, field, ARGV[base + 2])
+      if values[base + 3] == '1' then field = holdField end
+      redis.call('HINCRBY', key, field, values[base + 2])
     end
-    if ARGV[base + 4] ~= '0' then redis.call('PEXPIRE', key, ARGV[base + 4]) end
+    if values[base + 4] ~= '0' then redis.call('PEXPIRE', key, values[base + 4]) end
   end
 end
 return result
@@ -73,16 +77,19 @@ return result
  * hold has not lapsed already, and the real amount added to `used`.
  *
  * KEYS[1]: the set of settled ids; KEYS[2..]: the counters. ARGV: the hold field, the reservation id, the
- * set's TTL ms, then per counter: minus the amount reserved (`-123`, or `0`), the amount used.
+ * set's TTL ms, then one comma-separated list with two values per counter: minus the amount reserved (`-123`,
+ * or `0`), the amount used.
  * Returns 1, or 0 when the reservation was already settled.
  */
 export const settleScript = script(`
 if redis.call('SADD', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local values = {}
+for value in string.gmatch(ARGV[4], '[^,]+') do values[#values + 1] = value end
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local refund = ARGV[2 * i]
-  local actual = ARGV[2 * i + 1]
+  local refund = values[2 * i - 3]
+  local actual = values[2 * i - 2]
   if redis.call('EXISTS', key) == 1 then
     if refund ~= '0' and redis.call('HEXISTS', key, ARGV[1]) == 1 then
       if redis.call('HINCRBY', key, ARGV[1], refund) <= 0 then redis.call('HDEL', key, ARGV[1]) end

@@ -55,15 +55,11 @@ export class RedisLimitStore implements LimitStore {
 
   async admit(write: AdmissionWrite): Promise<AdmissionResult> {
     const keys = write.counters.map((counter) => this.#prefix + counter.key);
-    const args = [String(write.nowMs), `held:${write.holdUntilMinute}`];
+    let values = '';
     for (const counter of write.counters) {
-      args.push(
-        String(counter.max),
-        String(counter.amount),
-        counter.hold ? '1' : '0',
-        String(counter.ttlMs ?? 0),
-      );
+      values += `${values === '' ? '' : ','}${counter.max},${counter.amount},${counter.hold ? 1 : 0},${counter.ttlMs ?? 0}`;
     }
+    const args = [String(write.nowMs), `held:${write.holdUntilMinute}`, values];
     const reply = await this.#run(admitScript, keys, args);
     if (!Array.isArray(reply) || reply.length !== 1 + 2 * keys.length) {
       throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply)}`);
@@ -78,11 +74,12 @@ export class RedisLimitStore implements LimitStore {
 
   async settle(write: SettlementWrite): Promise<void> {
     const keys = [`${this.#prefix}limits:settled:${write.holdUntilMinute}`];
-    const args = [`held:${write.holdUntilMinute}`, write.reservationId, String(write.rememberMs)];
+    let values = '';
     for (const counter of write.counters) {
       keys.push(this.#prefix + counter.key);
-      args.push(counter.reserved === 0 ? '0' : String(-counter.reserved), String(counter.actual));
+      values += `${values === '' ? '' : ','}${counter.reserved === 0 ? 0 : -counter.reserved},${counter.actual}`;
     }
+    const args = [`held:${write.holdUntilMinute}`, write.reservationId, String(write.rememberMs), values];
     await this.#run(settleScript, keys, args);
   }
 
