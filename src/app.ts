@@ -18,6 +18,7 @@ import { RejectedKeys } from './resilience/rejected-keys.ts';
 import { TargetOrderer } from './resilience/routing.ts';
 import { openServices } from './services/open-services.ts';
 import { RedisBreakerStore } from './store/redis/breaker-store.ts';
+import { JwtVerifier } from './tenancy/jwt-verifier.ts';
 import { HttpClient } from './transport/http-client.ts';
 
 export interface AppOptions {
@@ -93,7 +94,12 @@ export function createApp(options: AppOptions = {}): App {
     catalog,
     registry,
     pipeline,
-    stages: createPipelineStages(pipeline, { masterKey: config.auth.masterKey, log, tenancy }),
+    stages: createPipelineStages(pipeline, {
+      masterKey: config.auth.masterKey,
+      log,
+      tenancy,
+      jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt),
+    }),
     services: { current: undefined },
     log,
     version: packageVersion(),

@@ -117,6 +117,13 @@ function applyEnv(
   scalar('NEXUS_BODY_LIMIT_BYTES', ['server', 'bodyLimitBytes'], 'number');
   scalar('NEXUS_ALLOW_PUBLIC', ['server', 'allowUnauthenticatedPublic'], 'boolean');
   scalar('NEXUS_MASTER_KEY', ['auth', 'masterKey'], 'string');
+  scalar('NEXUS_JWT_SECRET', ['auth', 'jwt', 'secret'], 'string');
+  scalar('NEXUS_JWT_JWKS_URL', ['auth', 'jwt', 'jwksUrl'], 'string');
+  scalar('NEXUS_JWT_ISSUER', ['auth', 'jwt', 'issuer'], 'string');
+  scalar('NEXUS_JWT_AUDIENCE', ['auth', 'jwt', 'audience'], 'string');
+  scalar('NEXUS_JWT_ORG_CLAIM', ['auth', 'jwt', 'orgClaim'], 'string');
+  scalar('NEXUS_JWT_PROJECT_CLAIM', ['auth', 'jwt', 'projectClaim'], 'string');
+  scalar('NEXUS_JWT_ADMIN_CLAIM', ['auth', 'jwt', 'adminClaim'], 'string');
   scalar('LOG_LEVEL', ['log', 'level'], 'string');
   scalar('UPSTREAM_CONNECT_TIMEOUT_MS', ['upstream', 'connectTimeoutMs'], 'number');
   scalar('REQUEST_TIMEOUT_MS', ['upstream', 'requestTimeoutMs'], 'number');

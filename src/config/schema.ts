@@ -64,6 +64,28 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** When set, `/v1/*` and `/api/*` require it as `Authorization: Bearer` or `X-API-Key`. */
       masterKey: z.string().min(8).optional(),
+      /**
+       * JSON Web Tokens accepted in place of a key (`Authorization: Bearer <jwt>`), verified with a shared
+       * secret (HS256/384/512) or an identity provider's JWKS. A token whose `adminClaim` is `true` acts as the
+       * master key; otherwise its `orgClaim` (and `projectClaim`, when present) name the organization and project
+       * it acts for, under their limits and budgets.
+       */
+      jwt: z
+        .strictObject({
+          secret: z.string().min(32, 'must be at least 32 characters (256 bits)').optional(),
+          jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+          /** Required `iss`, when set. */
+          issuer: z.string().min(1).optional(),
+          /** Required `aud`, when set. */
+          audience: z.string().min(1).optional(),
+          orgClaim: z.string().min(1).default('org_id'),
+          projectClaim: z.string().min(1).default('project_id'),
+          adminClaim: z.string().min(1).default('nexus_admin'),
+        })
+        .refine((jwt) => (jwt.secret === undefined) !== (jwt.jwksUrl === undefined), {
+          message: 'set exactly one of secret (NEXUS_JWT_SECRET) and jwksUrl (NEXUS_JWT_JWKS_URL)',
+        })
+        .optional(),
     })
     .prefault({}),
   log: z.strictObject({ level: logLevel.default('info') }).prefault({}),

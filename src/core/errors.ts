@@ -128,6 +128,12 @@ export const errorCatalog = {
     summary:
       'A USD budget (daily or monthly) of the key, its project or its organization is spent; 402 on /api/* routes.',
   },
+  auth_unavailable: {
+    status: 503,
+    type: 'service_unavailable',
+    summary:
+      "A JSON Web Token could not be verified because the identity provider's JWKS is unreachable; retry shortly.",
+  },
   limits_unavailable: {
     status: 503,
     type: 'service_unavailable',

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.ts';
+import type { JwtVerifier } from '../tenancy/jwt-verifier.ts';
 import { createAdmitStage } from './admit.ts';
 import type { Stage } from './compose.ts';
 import type { PipelineDependencies } from './dependencies.ts';
@@ -36,11 +37,13 @@ export function createPipelineStages(
     readonly masterKey: string | undefined;
     readonly log: Logger;
     readonly tenancy: TenancyServices;
+    /** Verifies JSON Web Tokens when `auth.jwt` is configured. */
+    readonly jwt?: JwtVerifier | undefined;
   },
 ): PipelineStages {
   return {
     log: createLogStage(options.log, options.tenancy),
-    identify: createIdentifyStage(options.masterKey, options.tenancy),
+    identify: createIdentifyStage(options.masterKey, options.tenancy, options.jwt),
     plan: createPlanStage(dependencies),
     admit: createAdmitStage(options.tenancy),
     meter,

@@ -8,7 +8,12 @@ import type { TenancyServices } from '../pipeline/tenancy.ts';
 import { RedisLimitStore } from '../store/redis/limit-store.ts';
 import { createStore, type Store } from '../store/sql/create-store.ts';
 import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
-import { KeyDirectory, type KeyPrincipal, type KeySource } from '../tenancy/key-directory.ts';
+import {
+  KeyDirectory,
+  type KeyPrincipal,
+  type KeySource,
+  type TenantScopes,
+} from '../tenancy/key-directory.ts';
 import { ProviderKeyCipher, type ProviderKeys } from '../tenancy/provider-key-cipher.ts';
 
 /** The state layers opened at start: the SQL store, tenant keys in memory, the limiter, the usage ledger. */
@@ -98,7 +103,7 @@ function storeKeySource(
 ): KeySource {
   return {
     changeVersion: () => store.version(),
-    async loadActiveKeys() {
+    async load() {
       const [keys, projects, organizations] = await Promise.all([
         store.apiKeys.listActive(),
         store.projects.list(),
@@ -117,7 +122,27 @@ function storeKeySource(
           onUnreadable(project.id, error);
         }
       }
-      return keys.map((key): KeyPrincipal => {
+      const tenants: TenantScopes[] = [];
+      for (const org of organizations) {
+        tenants.push({
+          orgId: org.id,
+          projectId: null,
+          scopes: [scope('org', org.id, org.limits, org.budget)],
+          providerKeys: null,
+        });
+      }
+      for (const project of projects) {
+        const org = orgById.get(project.orgId);
+        const scopes: Scope[] = [scope('project', project.id, project.limits, project.budget)];
+        if (org !== undefined) scopes.push(scope('org', org.id, org.limits, org.budget));
+        tenants.push({
+          orgId: project.orgId,
+          projectId: project.id,
+          scopes,
+          providerKeys: providerKeys.get(project.id) ?? null,
+        });
+      }
+      const principals = keys.map((key): KeyPrincipal => {
         const project = key.projectId === null ? undefined : projectById.get(key.projectId);
         const org = orgById.get(key.orgId);
         const scopes: Scope[] = [scope('key', key.id, key.limits, key.budget)];
@@ -135,6 +160,7 @@ function storeKeySource(
           providerKeys: (key.projectId === null ? undefined : providerKeys.get(key.projectId)) ?? null,
         };
       });
+      return { keys: principals, tenants };
     },
   };
 }

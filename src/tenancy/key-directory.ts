@@ -22,10 +22,30 @@ export interface KeyPrincipal {
   readonly providerKeys: ProviderKeys | null;
 }
 
+/**
+ * What a caller without a key of its own acts under when a token names its org and project (auth.jwt): the
+ * project's and the org's scopes, and the project's own provider keys.
+ */
+export interface TenantScopes {
+  readonly orgId: string;
+  /** null for an organization as a whole. */
+  readonly projectId: string | null;
+  /** Tightest first: project, org (or the org alone). */
+  readonly scopes: readonly Scope[];
+  readonly providerKeys: ProviderKeys | null;
+}
+
+/** Everything the directory holds, as one load reads it. */
+export interface DirectoryContents {
+  /** Every key that is not revoked, with its project's and org's limits. */
+  readonly keys: readonly KeyPrincipal[];
+  /** Every project and every organization. */
+  readonly tenants: readonly TenantScopes[];
+}
+
 /** Where the directory loads keys from (the SQL store), and how it learns that they changed. */
 export interface KeySource {
-  /** Every key that is not revoked, with its project's and org's limits. */
-  loadActiveKeys(): Promise<KeyPrincipal[]>;
+  load(): Promise<DirectoryContents>;
   /** A number that grows whenever a key, project, org or their limits change (the polling fallback). */
   changeVersion(): Promise<number>;
 }
@@ -46,6 +66,8 @@ export class KeyDirectory {
   readonly #source: KeySource;
   readonly #now: () => number;
   #byHash = new Map<string, KeyPrincipal>();
+  /** Tenants by `<orgId>/<projectId>`, or `<orgId>/` for an organization as a whole. */
+  #tenants = new Map<string, TenantScopes>();
   #version = -1;
   #timer: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
@@ -89,6 +111,11 @@ export class KeyDirectory {
     return { kind: 'found', principal: found };
   }
 
+  /** The scopes of an organization's project (or of the organization, `projectId` null), if both exist. */
+  tenant(orgId: string, projectId: string | null): TenantScopes | undefined {
+    return this.#tenants.get(`${orgId}/${projectId ?? ''}`);
+  }
+
   /** Keys held now. */
   get size(): number {
     return this.#byHash.size;
@@ -98,8 +125,11 @@ export class KeyDirectory {
     this.#reloading ??= (async () => {
       try {
         const version = await this.#source.changeVersion();
-        const keys = await this.#source.loadActiveKeys();
+        const { keys, tenants } = await this.#source.load();
         this.#byHash = new Map(keys.map((key) => [key.keyHash, key]));
+        this.#tenants = new Map(
+          tenants.map((tenant) => [`${tenant.orgId}/${tenant.projectId ?? ''}`, tenant]),
+        );
         this.#version = version;
       } finally {
         this.#reloading = undefined;

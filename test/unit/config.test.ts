@@ -83,6 +83,43 @@ describe('config', () => {
     );
   });
 
+  it('reads auth.jwt from NEXUS_JWT_*: one of a secret or a JWKS URL, claims defaulted', () => {
+    assert.equal(loadConfig({ env: {}, providerIds }).auth.jwt, undefined);
+    const secret = 'x'.repeat(32);
+    const jwt = loadConfig({
+      env: {
+        NEXUS_JWT_SECRET: secret,
+        NEXUS_JWT_ISSUER: 'https://idp.test',
+        NEXUS_JWT_PROJECT_CLAIM: 'proj',
+      },
+      providerIds,
+    }).auth.jwt;
+    assert.deepEqual(jwt, {
+      secret,
+      issuer: 'https://idp.test',
+      orgClaim: 'org_id',
+      projectClaim: 'proj',
+      adminClaim: 'nexus_admin',
+    });
+    assert.throws(
+      () => loadConfig({ env: { NEXUS_JWT_SECRET: 'short' }, providerIds }),
+      /auth\.jwt\.secret \(from env NEXUS_JWT_SECRET\): must be at least 32 characters/,
+    );
+    assert.throws(
+      () =>
+        loadConfig({
+          env: { NEXUS_JWT_SECRET: secret, NEXUS_JWT_JWKS_URL: 'https://idp.test/jwks.json' },
+          providerIds,
+        }),
+      /exactly one of secret/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { NEXUS_JWT_ISSUER: 'https://idp.test' }, providerIds }),
+      /exactly one of secret/,
+      'an issuer alone is not a way to verify anything',
+    );
+  });
+
   it('reads the storage settings: SQLite under ./data by default, PostgreSQL from DATABASE_URL', () => {
     const defaults = loadConfig({ env: {}, providerIds });
     assert.equal(defaults.storage.dataDir, './data');

@@ -24,9 +24,9 @@ function source(initial: KeyPrincipal[]) {
   let version = 1;
   let failing = false;
   const store: KeySource = {
-    async loadActiveKeys() {
+    async load() {
       if (failing) throw new Error('database unreachable');
-      return keys;
+      return { keys, tenants: [] };
     },
     async changeVersion() {
       if (failing) throw new Error('database unreachable');
