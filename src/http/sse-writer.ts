@@ -7,10 +7,13 @@ import { anthropicErrorEvent } from '../protocols/anthropic/errors.ts';
 import type { StreamBatch } from '../providers/types.ts';
 import type { Exchange } from './exchange.ts';
 
+/**
+ * No `connection` header: Node sends `keep-alive` or `close` as the client asked (and as shutdown decides); a
+ * fixed `connection: keep-alive` overrode a client's `Connection: close` and held its socket open.
+ */
 export const sseHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
-  connection: 'keep-alive',
   'x-accel-buffering': 'no',
 } as const;
 

@@ -333,6 +333,26 @@ describe('the request body at the edge', () => {
     });
   }
 
+  test(
+    'a streamed reply honours Connection: close: it says so and the gateway closes the socket',
+    limits,
+    async () => {
+      const body = Buffer.from(
+        JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      );
+      // rawPost waits for the gateway to close the socket, and fails if it is still open after hangLimitMs.
+      const reply = await rawPost(gateway.origin, {
+        path: '/v1/chat/completions',
+        framing: 'content-length',
+        body,
+      });
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal(reply.headers.connection, 'close');
+      assert.equal(reply.socketError, undefined);
+      assert.match(reply.body, /data: \[DONE\]/);
+    },
+  );
+
   describe('past the discard cap the connection is cut, not held', () => {
     const declaredLength = 1024 * 1024 * 1024;
     const piece = Buffer.alloc(pieceBytes, 'x');
