@@ -153,13 +153,15 @@ describe("JWT verified with an identity provider's JWKS", () => {
       await once(idp, 'listening');
       const jwksUrl = `http://127.0.0.1:${(idp.address() as AddressInfo).port}/.well-known/jwks.json`;
       const fake = await startFakeOpenAI();
-      const gateway = await startGateway({
-        NEXUS_MASTER_KEY: masterKey,
-        HOST: '127.0.0.1',
-        OPENAI_API_KEY: 'sk-upstream-jwks',
-        OPENAI_BASE_URL: fake.url,
-        NEXUS_JWT_JWKS_URL: jwksUrl,
-      });
+      const start = () =>
+        startGateway({
+          NEXUS_MASTER_KEY: masterKey,
+          HOST: '127.0.0.1',
+          OPENAI_API_KEY: 'sk-upstream-jwks',
+          OPENAI_BASE_URL: fake.url,
+          NEXUS_JWT_JWKS_URL: jwksUrl,
+        });
+      const gateway = await start();
       try {
         const { org, project } = await tenant(gateway, 'jwks-tenant');
         const signed = (privateKeyToUse: Parameters<SignJWT['sign']>[0], kid: string) =>
@@ -183,13 +185,7 @@ describe("JWT verified with an identity provider's JWKS", () => {
         idp.closeAllConnections();
         await new Promise((resolve) => idp.close(resolve));
         // A gateway whose identity provider is out of reach cannot tell a good token from a bad one: 503.
-        const orphan = await startGateway({
-          NEXUS_MASTER_KEY: masterKey,
-          HOST: '127.0.0.1',
-          OPENAI_API_KEY: 'sk-upstream-jwks',
-          OPENAI_BASE_URL: fake.url,
-          NEXUS_JWT_JWKS_URL: jwksUrl,
-        });
+        const orphan = await start();
         try {
           const unreachable = await call(orphan, 'GET', '/v1/models', { key: token });
           assert.equal(unreachable.status, 503, unreachable.text);
