@@ -174,6 +174,25 @@ export const configSchema = z.strictObject({
           'must be 32 bytes in base64 (44 characters, e.g. from `openssl rand -base64 32`)',
         )
         .optional(),
+      /**
+       * Seed 000's self-service signup, `POST /api/register`: off unless enabled. Each signup gets an organization
+       * on the free plan (its limits below, seed 003's defaults), a project, a user and a key shown once; at most
+       * `perHour` signups per client address per hour (counted across replicas on Redis).
+       */
+      signup: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          perHour: z.int().min(1).max(100_000).default(5),
+          limits: z
+            .strictObject({
+              rpm: z.int().min(0).nullable().default(60),
+              rph: z.int().min(0).nullable().default(1000),
+              tpm: z.int().min(0).nullable().default(null),
+              tokenBudget: z.int().min(0).nullable().default(100_000),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
     })
     .prefault({}),
   storage: z

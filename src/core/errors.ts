@@ -105,6 +105,12 @@ export const errorCatalog = {
     summary:
       "The organization, project, user or key does not exist, or is outside what the caller may see (another tenant's ids are never revealed).",
   },
+  signup_disabled: {
+    status: 403,
+    type: 'permission_error',
+    summary:
+      'Self-service signup (POST /api/register) is off on this gateway; NEXUS_SIGNUP=true turns it on.',
+  },
   conflict: {
     status: 409,
     type: 'invalid_request_error',

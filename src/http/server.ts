@@ -24,6 +24,7 @@ import { providerAdminRoutes } from './routes/providers-admin.ts';
 import { seedRoutes } from './routes/seed-aliases.ts';
 import { seedProjectKeyRoutes } from './routes/seed-project-keys.ts';
 import { seedProjectRoutes } from './routes/seed-projects.ts';
+import { seedRegisterRoutes } from './routes/seed-register.ts';
 import { seedUsageRoutes } from './routes/seed-usage.ts';
 import { usageRoutes } from './routes/usage.ts';
 
@@ -50,6 +51,7 @@ export function createHttpServer(gateway: Gateway): Server {
     ...seedUsageRoutes,
     ...seedProjectRoutes,
     ...seedProjectKeyRoutes,
+    ...seedRegisterRoutes,
   ];
   for (const route of routes) {
     router.add({

@@ -55,8 +55,8 @@ async function createSeedProject(
  * Seed 004's projects, in its envelope (`{success, data}`, camelCase):
  * - `POST /api/v1/projects {name, openaiKey?, anthropicKey?}` (master key): an organization and a project, the
  *   provider keys sealed with AES-256-GCM under `NEXUS_ENCRYPTION_KEY` and never returned, and the project's
- *   first API key (`apiKey`, shown once). Serving the project's traffic with its own provider keys is not wired
- *   in yet: its requests use the gateway's keys.
+ *   first API key (`apiKey`, shown once). The provider keys serve the project's traffic in place of the
+ *   gateway's (pipeline/own-instances.ts).
  * - `GET /api/v1/projects/current`: the calling key's project (the master key names one with `?projectId=`).
  */
 export const seedProjectRoutes: readonly Route[] = [

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { NexusError } from '../../core/errors.ts';
+import { StoreError } from '../../store/sql/store-error.ts';
+import type { Route } from '../exchange.ts';
+import { sendJson } from '../respond.ts';
+import { nameSchema } from './admin-wire.ts';
+import { fromStore, readBody, servicesOf } from './route-input.ts';
+
+const registration = z.strictObject({
+  email: z.email().max(320),
+  name: nameSchema.optional(),
+});
+
+/**
+ * Seed 000's self-service signup, `POST /api/register {email, name?}` (no key needed; off unless
+ * `NEXUS_SIGNUP=true`): an organization on the free plan (`tenancy.signup.limits`, seed 003's 60 rpm, 1000 rph
+ * and 100 000 tokens by default), its user, a `default` project and a key, shown in this reply only. An email
+ * that is already registered is 409 `conflict` and never shows that account's key. Each client address may make
+ * `tenancy.signup.perHour` well-formed signups an hour, counted by the gateway's limiter (across replicas on Redis); more
+ * is 429 with `Retry-After`. Anything created is removed again if a later step fails.
+ */
+export const seedRegisterRoutes: readonly Route[] = [
+  {
+    kind: 'plain',
+    method: 'POST',
+    path: '/api/register',
+    authenticated: false,
+    errorShape: 'openai',
+    handle: (gateway) => {
+      const signup = gateway.config.tenancy.signup;
+      return async function register(exchange) {
+        if (!signup.enabled) {
+          throw new NexusError('signup_disabled', 'Self-service signup is off on this gateway.');
+        }
+        const services = servicesOf(gateway);
+        // Well-formed signups count against the address; a malformed one costs nothing to refuse.
+        const input = await readBody(gateway, exchange, registration);
+        const address = exchange.request.socket.remoteAddress ?? 'unknown';
+        const decision = await services.limiter.admit(
+          [{ kind: 'user', id: `signup:${address}`, limits: { rph: signup.perHour } }],
+          { tokens: 0, costNanoUsd: 0 },
+        );
+        if (!decision.admitted) {
+          throw new NexusError('rate_limited', 'Too many signups from this address; try again later.', {
+            retryAfterSeconds: decision.retryAfterSeconds,
+          });
+        }
+        await services.limiter.settle(decision.reservation, { tokens: 0, costNanoUsd: 0 });
+        const { store } = services;
+        const org = await fromStore(
+          store.organizations.create({ name: input.name ?? input.email, limits: signup.limits }),
+        );
+        try {
+          const user = await store.users.create({ orgId: org.id, email: input.email, plan: 'free' });
+          const project = await fromStore(store.projects.create({ orgId: org.id, name: 'default' }));
+          const created = await fromStore(
+            store.apiKeys.create({ projectId: project.id, userId: user.id, name: 'default' }),
+          );
+          await services.keys.refresh();
+          gateway.log.info(
+            { requestId: exchange.id, entity: 'user', id: user.id, orgId: org.id, action: 'register' },
+            'signup',
+          );
+          sendJson(exchange.response, 201, {
+            api_key: created.secret,
+            user_id: user.id,
+            org_id: org.id,
+            project_id: project.id,
+            plan: 'free',
+            limits: {
+              rpm: signup.limits.rpm,
+              rph: signup.limits.rph,
+              tpm: signup.limits.tpm,
+              token_budget: signup.limits.tokenBudget,
+            },
+          });
+        } catch (error) {
+          await store.organizations.delete(org.id).catch(() => undefined);
+          if (error instanceof StoreError && error.code === 'conflict') {
+            throw new NexusError(
+              'conflict',
+              'An account with this email exists; its key was shown once, when it was created, and is not shown again.',
+              { param: 'email' },
+            );
+          }
+          return fromStore(Promise.reject(error));
+        }
+      };
+    },
+  },
+];
