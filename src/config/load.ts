@@ -119,6 +119,7 @@ function applyEnv(
   scalar('NEXUS_MASTER_KEY', ['auth', 'masterKey'], 'string');
   scalar('NEXUS_SIGNUP', ['tenancy', 'signup', 'enabled'], 'boolean');
   scalar('NEXUS_SIGNUP_PER_HOUR', ['tenancy', 'signup', 'perHour'], 'number');
+  scalar('NEXUS_SIGNUP_REQUEST_QUOTA', ['tenancy', 'signup', 'requestQuota'], 'number');
   scalar('NEXUS_JWT_SECRET', ['auth', 'jwt', 'secret'], 'string');
   scalar('NEXUS_JWT_JWKS_URL', ['auth', 'jwt', 'jwksUrl'], 'string');
   scalar('NEXUS_JWT_ISSUER', ['auth', 'jwt', 'issuer'], 'string');

@@ -183,6 +183,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(false),
           perHour: z.int().min(1).max(100_000).default(5),
+          /** The free plan's request quota per UTC calendar month, on the new user (null: none). */
+          requestQuota: z.int().min(0).nullable().default(1000),
           limits: z
             .strictObject({
               rpm: z.int().min(0).nullable().default(60),

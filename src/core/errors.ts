@@ -132,7 +132,7 @@ export const errorCatalog = {
     status: 429,
     type: 'insufficient_quota',
     summary:
-      'A USD budget (daily or monthly) of the key, its project or its organization is spent; 402 on /api/* routes.',
+      "A USD budget (daily or monthly) of the key, its project or its organization, or the user's monthly request quota (its plan), is spent; 402 on /api/* routes.",
   },
   auth_unavailable: {
     status: 503,

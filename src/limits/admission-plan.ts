@@ -26,7 +26,7 @@ export interface PlannedCounter extends StoreCounter {
   readonly resetAtMs: number | undefined;
 }
 
-const rateLimitNames = ['rpm', 'rph', 'tpm', 'token_budget'] as const;
+const rateLimitNames = ['rpm', 'rph', 'monthly_requests', 'tpm', 'token_budget'] as const;
 const budgetNames = ['daily_usd', 'monthly_usd'] as const;
 
 /**
@@ -68,7 +68,7 @@ export function planAdmission(
     for (const limit of rateLimitNames) {
       const max = scope.limits?.[limit];
       if (max === null || max === undefined) continue;
-      if (limit === 'rpm' || limit === 'rph') add(limit, max, 1, false);
+      if (limit === 'rpm' || limit === 'rph' || limit === 'monthly_requests') add(limit, max, 1, false);
       else add(limit, max, demand.tokens, true);
     }
     for (const limit of budgetNames) {

@@ -26,6 +26,8 @@ export interface RateLimits {
   readonly tpm?: number | null | undefined;
   /** Tokens (prompt + completion) in total, over the scope's lifetime. */
   readonly token_budget?: number | null | undefined;
+  /** Requests per UTC calendar month: a plan's request quota (seed 000), set on a user. */
+  readonly monthly_requests?: number | null | undefined;
 }
 
 /** SPEC §2.3 `budget`, in USD (decimal, e.g. `1.5`), per UTC day and UTC calendar month. Absent or null: unlimited. */
@@ -41,17 +43,25 @@ export interface Scope extends ScopeRef {
 }
 
 /** Every limit a decision can name, in SPEC §2.3's spelling. */
-export type LimitName = 'rpm' | 'rph' | 'tpm' | 'token_budget' | 'daily_usd' | 'monthly_usd';
+export type LimitName =
+  | 'rpm'
+  | 'rph'
+  | 'monthly_requests'
+  | 'tpm'
+  | 'token_budget'
+  | 'daily_usd'
+  | 'monthly_usd';
 
 /**
  * What a limit counts, and so how it behaves when the shared store is unreachable: `requests` (rpm, rph),
- * `tokens` (tpm, token_budget), `usd` (daily_usd, monthly_usd).
+ * `tokens` (tpm, token_budget), `usd` (daily_usd, monthly_usd); a plan's monthly request quota counts requests.
  */
 export type LimitKind = 'requests' | 'tokens' | 'usd';
 
 export const kindOfLimit: Readonly<Record<LimitName, LimitKind>> = {
   rpm: 'requests',
   rph: 'requests',
+  monthly_requests: 'requests',
   tpm: 'tokens',
   token_budget: 'tokens',
   daily_usd: 'usd',

@@ -15,7 +15,7 @@ const dayMs = 86_400_000;
 
 /**
  * The window a limit counts in at `nowMs`: wall-clock minutes (rpm, tpm), hours (rph), UTC days (daily_usd)
- * and UTC calendar months (monthly_usd), aligned to their boundaries so "60 per minute window" is exact and
+ * and UTC calendar months (monthly_usd, monthly_requests), aligned to their boundaries so "60 per minute window" is exact and
  * every replica computes the same window from the same time; the token budget has one window, for ever.
  */
 export function limitWindow(limit: LimitName, nowMs: number): LimitWindow {
@@ -27,6 +27,7 @@ export function limitWindow(limit: LimitName, nowMs: number): LimitWindow {
       return aligned(nowMs, hourMs, 11);
     case 'daily_usd':
       return aligned(nowMs, dayMs, 8);
+    case 'monthly_requests':
     case 'monthly_usd': {
       const now = new Date(nowMs);
       const startMs = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);

@@ -118,6 +118,11 @@ function refusalError(refusal: Refusal): NexusError {
       { retryAfterSeconds: 1 },
     );
   }
+  if (refusal.limit === 'monthly_requests') {
+    return new NexusError('insufficient_quota', `The monthly request quota of ${where} is spent.`, {
+      retryAfterSeconds: refusal.retryAfterSeconds,
+    });
+  }
   if (refusal.kind === 'usd') {
     return new NexusError(
       'insufficient_quota',

@@ -104,11 +104,22 @@ function storeKeySource(
   return {
     changeVersion: () => store.version(),
     async load() {
-      const [keys, projects, organizations] = await Promise.all([
+      const [keys, projects, organizations, users] = await Promise.all([
         store.apiKeys.listActive(),
         store.projects.list(),
         store.organizations.list(),
+        store.users.list(),
       ]);
+      // A user's plan quota (seed 000): requests per calendar month, the user's own scope on each of its keys.
+      const quotaScopes = new Map<string, Scope>();
+      for (const user of users) {
+        if (user.requestQuota === null) continue;
+        quotaScopes.set(user.id, {
+          kind: 'user',
+          id: user.id,
+          limits: { monthly_requests: user.requestQuota },
+        });
+      }
       const projectById = new Map(projects.map((project) => [project.id, project]));
       const orgById = new Map(organizations.map((org) => [org.id, org]));
       const providerKeys = new Map<string, ProviderKeys>();
@@ -146,6 +157,8 @@ function storeKeySource(
         const project = key.projectId === null ? undefined : projectById.get(key.projectId);
         const org = orgById.get(key.orgId);
         const scopes: Scope[] = [scope('key', key.id, key.limits, key.budget)];
+        const quota = key.userId === null ? undefined : quotaScopes.get(key.userId);
+        if (quota !== undefined) scopes.push(quota);
         if (project !== undefined) scopes.push(scope('project', project.id, project.limits, project.budget));
         if (org !== undefined) scopes.push(scope('org', org.id, org.limits, org.budget));
         return {

@@ -109,6 +109,50 @@ describe('seed 000 signup', () => {
     assert.equal(afterwards, before, 'no organization was left behind');
   });
 
+  test(
+    "the free plan's monthly request quota: 429 on /v1, 402 on /api, raised at once by an upgrade",
+    limits,
+    async () => {
+      const quotaGateway = await startGateway({
+        NEXUS_MASTER_KEY: masterKey,
+        HOST: '127.0.0.1',
+        OPENAI_API_KEY: 'sk-upstream-signup',
+        OPENAI_BASE_URL: fake.url,
+        NEXUS_SIGNUP: 'true',
+        NEXUS_SIGNUP_REQUEST_QUOTA: '3',
+      });
+      try {
+        const reply = await call(quotaGateway, 'POST', '/api/register', {
+          body: { email: 'quota@example.com' },
+        });
+        assert.equal(reply.status, 201, reply.text);
+        const registered = json<Registered & { request_quota: number }>(reply);
+        assert.equal(registered.request_quota, 3);
+        const chat = (path: string, body: unknown) =>
+          call(quotaGateway, 'POST', path, { key: registered.api_key, body });
+        const v1 = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+        for (let index = 0; index < 2; index++)
+          assert.equal((await chat('/v1/chat/completions', v1)).status, 200);
+        assert.equal((await chat('/api/chat', { message: 'hi', model: 'gpt-4o-mini' })).status, 200);
+        const overV1 = await chat('/v1/chat/completions', v1);
+        assert.equal(overV1.status, 429, overV1.text);
+        assert.equal(errorCode(overV1), 'insufficient_quota');
+        assert.match(overV1.text, /monthly request quota/);
+        const overApi = await chat('/api/chat', { message: 'hi', model: 'gpt-4o-mini' });
+        assert.equal(overApi.status, 402, overApi.text);
+
+        const upgraded = await call(quotaGateway, 'PATCH', `/v1/admin/users/${registered.user_id}`, {
+          key: masterKey,
+          body: { plan: 'pro', request_quota: 10 },
+        });
+        assert.equal(upgraded.status, 200, upgraded.text);
+        assert.equal((await chat('/v1/chat/completions', v1)).status, 200, 'the upgrade holds at once');
+      } finally {
+        await quotaGateway.close();
+      }
+    },
+  );
+
   test('one address may sign up only so often an hour', limits, async () => {
     // Four attempts an hour per address (NEXUS_SIGNUP_PER_HOUR=4), counting the ones above: the next is refused.
     let refused: Awaited<ReturnType<typeof call>> | undefined;

@@ -28,6 +28,11 @@ describe('limit windows', () => {
       label: '202402',
     });
     assert.deepEqual(limitWindow('monthly_usd', Date.UTC(2024, 11, 31, 12)).endMs, Date.UTC(2025, 0, 1));
+    assert.deepEqual(
+      limitWindow('monthly_requests', now),
+      limitWindow('monthly_usd', now),
+      'a plan quota is per month',
+    );
     assert.deepEqual(limitWindow('token_budget', now), { startMs: 0, endMs: undefined, label: 'total' });
     assert.equal(limitWindow('rpm', now + 1).label, '20240301T0000');
   });

@@ -14,7 +14,10 @@ const registration = z.strictObject({
 /**
  * Seed 000's self-service signup, `POST /api/register {email, name?}` (no key needed; off unless
  * `NEXUS_SIGNUP=true`): an organization on the free plan (`tenancy.signup.limits`, seed 003's 60 rpm, 1000 rph
- * and 100 000 tokens by default), its user, a `default` project and a key, shown in this reply only. An email
+ * and 100 000 tokens by default), its user with the plan's request quota per calendar month
+ * (`tenancy.signup.requestQuota`, 1000; over it: 429 `insufficient_quota` on /v1, 402 on /api; raising the
+ * user's `request_quota` through the admin API upgrades it at once), a `default` project and a key, shown in
+ * this reply only. An email
  * that is already registered is 409 `conflict` and never shows that account's key. Each client address may make
  * `tenancy.signup.perHour` well-formed signups an hour, counted by the gateway's limiter (across replicas on Redis); more
  * is 429 with `Retry-After`. Anything created is removed again if a later step fails.
@@ -51,7 +54,12 @@ export const seedRegisterRoutes: readonly Route[] = [
           store.organizations.create({ name: input.name ?? input.email, limits: signup.limits }),
         );
         try {
-          const user = await store.users.create({ orgId: org.id, email: input.email, plan: 'free' });
+          const user = await store.users.create({
+            orgId: org.id,
+            email: input.email,
+            plan: 'free',
+            requestQuota: signup.requestQuota,
+          });
           const project = await fromStore(store.projects.create({ orgId: org.id, name: 'default' }));
           const created = await fromStore(
             store.apiKeys.create({ projectId: project.id, userId: user.id, name: 'default' }),
@@ -67,6 +75,7 @@ export const seedRegisterRoutes: readonly Route[] = [
             org_id: org.id,
             project_id: project.id,
             plan: 'free',
+            request_quota: signup.requestQuota,
             limits: {
               rpm: signup.limits.rpm,
               rph: signup.limits.rph,
