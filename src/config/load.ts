@@ -148,6 +148,13 @@ function applyEnv(
   scalar('DATABASE_POOL_SIZE', ['database', 'poolSize'], 'number');
   scalar('DATABASE_SCHEMA', ['database', 'schema'], 'string');
   scalar('NEXUS_DATA_DIR', ['storage', 'dataDir'], 'string');
+  scalar('STRIPE_SECRET_KEY', ['billing', 'stripeSecretKey'], 'string');
+  scalar('STRIPE_WEBHOOK_SECRET', ['billing', 'stripeWebhookSecret'], 'string');
+  scalar('STRIPE_PRICE_ID', ['billing', 'stripePriceId'], 'string');
+  scalar('STRIPE_API_BASE_URL', ['billing', 'stripeApiBaseUrl'], 'string');
+  scalar('STRIPE_SUCCESS_URL', ['billing', 'successUrl'], 'string');
+  scalar('STRIPE_CANCEL_URL', ['billing', 'cancelUrl'], 'string');
+  scalar('NEXUS_PAID_PLAN_REQUEST_QUOTA', ['billing', 'paidPlan', 'requestQuota'], 'number');
   const demo = env.NEXUS_DEMO;
   if (demo !== undefined && demo !== '')
     set(['demo', 'enabled'], demo === 'auto' ? 'auto' : booleanOrRaw(demo), 'NEXUS_DEMO');

@@ -197,6 +197,29 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Seed 000's paid plan through Stripe: `POST /api/checkout` opens a Checkout Session for `priceId` (a
+   * subscription) for the calling user, and `POST /api/webhook` (signed with `webhookSecret`) upgrades the user
+   * to `paidPlan` when the checkout completes, and back to the free plan when the subscription ends.
+   */
+  billing: z
+    .strictObject({
+      stripeSecretKey: z.string().min(1).optional(),
+      stripeWebhookSecret: z.string().min(1).optional(),
+      stripePriceId: z.string().min(1).optional(),
+      /** Stripe's API origin; only changed for a proxy or a test double. */
+      stripeApiBaseUrl: z.url({ protocol: /^https?$/ }).default('https://api.stripe.com'),
+      successUrl: z.url().default('http://localhost:3000/billing/success'),
+      cancelUrl: z.url().default('http://localhost:3000/billing/cancel'),
+      paidPlan: z
+        .strictObject({
+          name: z.string().min(1).max(64).default('pro'),
+          /** Requests per UTC month on the paid plan (null: none). */
+          requestQuota: z.int().min(0).nullable().default(100_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   storage: z
     .strictObject({
       /** Directory of the embedded SQLite database (`nexus.db`), created on first start; `:memory:` keeps nothing. */

@@ -105,6 +105,18 @@ export const errorCatalog = {
     summary:
       "The organization, project, user or key does not exist, or is outside what the caller may see (another tenant's ids are never revealed).",
   },
+  billing_not_configured: {
+    status: 400,
+    type: 'invalid_request_error',
+    summary:
+      'Plan upgrades need Stripe: set STRIPE_SECRET_KEY and STRIPE_PRICE_ID (and STRIPE_WEBHOOK_SECRET for the webhook).',
+  },
+  invalid_signature: {
+    status: 400,
+    type: 'invalid_request_error',
+    summary:
+      'A Stripe webhook whose Stripe-Signature header is missing or does not match the payload and the webhook secret.',
+  },
   signup_disabled: {
     status: 403,
     type: 'permission_error',

@@ -66,6 +66,21 @@ function tooLarge(limitBytes: number): NexusError {
   return new NexusError('body_too_large', `The request body exceeds the limit of ${limitBytes} bytes.`);
 }
 
+/**
+ * The whole request body as bytes, under the same limit, deadline and oversize handling as `readJsonBody`, for
+ * a route that must see exactly what was sent (a signed webhook: the signature covers the raw bytes).
+ */
+export async function readRawBody(exchange: Exchange, limitBytes: number): Promise<Buffer> {
+  const declared = Number(exchange.request.headers['content-length'] ?? 0);
+  if (declared > discardCapBytes(limitBytes)) throw tooLarge(limitBytes);
+  const { pieces, size } = await collect(exchange.request, {
+    limitBytes,
+    signal: exchange.signal,
+    oversize: declared > limitBytes,
+  });
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+}
+
 /** The body stage as routes call it: the exchange's body under the configured limit and deadline. */
 export function readExchangeJson(gateway: Gateway, exchange: Exchange): Promise<unknown> {
   return readJsonBody(exchange.request, gateway.config.server.bodyLimitBytes, exchange.signal);

@@ -22,6 +22,7 @@ import { openAIRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { providerAdminRoutes } from './routes/providers-admin.ts';
 import { seedRoutes } from './routes/seed-aliases.ts';
+import { seedBillingRoutes } from './routes/seed-billing.ts';
 import { seedProjectKeyRoutes } from './routes/seed-project-keys.ts';
 import { seedProjectRoutes } from './routes/seed-projects.ts';
 import { seedRegisterRoutes } from './routes/seed-register.ts';
@@ -52,6 +53,7 @@ export function createHttpServer(gateway: Gateway): Server {
     ...seedProjectRoutes,
     ...seedProjectKeyRoutes,
     ...seedRegisterRoutes,
+    ...seedBillingRoutes,
   ];
   for (const route of routes) {
     router.add({

@@ -96,6 +96,10 @@ describe('seed 000 signup', () => {
       assert.equal(errorCode(again), 'conflict');
       assert.ok(!again.text.includes('nk-'), 'an existing account never gets a key back');
       assert.ok(!gateway.logs.join('\n').includes(registered.api_key), 'the key is never logged');
+
+      const checkout = await call(gateway, 'POST', '/api/checkout', { key: registered.api_key, body: {} });
+      assert.equal(checkout.status, 400, checkout.text);
+      assert.equal(errorCode(checkout), 'billing_not_configured', 'upgrades need Stripe to be configured');
     },
   );
 

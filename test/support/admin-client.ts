@@ -24,6 +24,8 @@ export interface CallOptions {
   body?: unknown;
   /** The bearer key; none when undefined. */
   key?: string | undefined;
+  /** More request headers (a webhook's signature). */
+  headers?: Record<string, string> | undefined;
 }
 
 /** Calls a running gateway with a 10 s abort, so a hang fails the test instead of stalling it. */
@@ -33,7 +35,7 @@ export async function call(
   path: string,
   options: CallOptions = {},
 ): Promise<ApiReply> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
   let body: string | undefined;
   if (options.body !== undefined) {
