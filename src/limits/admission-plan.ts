@@ -90,7 +90,8 @@ interface ScopeMemo {
 /**
  * Scopes are long-lived (the key directory builds them once per load), and an admission asks the same of
  * them every time: the counter keys (built and hashed anew per request otherwise, 18 for a key, its project
- * and its org) and the budgets in nano-USD (parsed from decimal text otherwise). Kept per scope object.
+ * and its org; the current window's per limit) and the budgets in nano-USD (parsed from decimal text
+ * otherwise). Kept per scope object.
  */
 const memos = new WeakMap<Scope, ScopeMemo>();
 
@@ -98,19 +99,16 @@ function scopeMemo(scope: Scope): ScopeMemo {
   let memo = memos.get(scope);
   if (memo !== undefined) return memo;
   const base = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
-  const keys = new Map<string, string>();
+  const keys = new Map<LimitName, { label: string; key: string }>();
   const nanos = new Map<number | string, number>();
   memo = {
     base,
     key(limit, label) {
-      const name = `${limit}:${label}`;
-      let key = keys.get(name);
-      if (key === undefined) {
-        // Windows move on; the keys of past windows are dropped rather than kept for ever.
-        if (keys.size >= 64) keys.clear();
-        key = `${base}:${name}`;
-        keys.set(name, key);
-      }
+      // The current window's key per limit; a new window replaces it.
+      const last = keys.get(limit);
+      if (last?.label === label) return last.key;
+      const key = `${base}:${limit}:${label}`;
+      keys.set(limit, { label, key });
       return key;
     },
     nanos(usd) {

@@ -19,6 +19,19 @@ const dayMs = 86_400_000;
  * every replica computes the same window from the same time; the token budget has one window, for ever.
  */
 export function limitWindow(limit: LimitName, nowMs: number): LimitWindow {
+  // Every admission asks for the window of each of its counters; it changes once a minute at most.
+  const last = lastWindows.get(limit);
+  if (last !== undefined && nowMs >= last.startMs && (last.endMs === undefined || nowMs < last.endMs)) {
+    return last;
+  }
+  const window = windowAt(limit, nowMs);
+  lastWindows.set(limit, window);
+  return window;
+}
+
+const lastWindows = new Map<LimitName, LimitWindow>();
+
+function windowAt(limit: LimitName, nowMs: number): LimitWindow {
   switch (limit) {
     case 'rpm':
     case 'tpm':

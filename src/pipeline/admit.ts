@@ -97,7 +97,10 @@ function worstCaseNanos(plan: RoutePlan, promptTokens: number, outputTokens: num
       most = Math.max(most, costUsd(pricing, { promptTokens, completionTokens: outputTokens }));
     }
   }
-  return usdToNanos(most);
+  // A reservation, refunded at settlement: rounded up to the next nano-USD (less a hair, so binary noise such
+  // as 15000.000000000002 stays 15000), without the exact decimal reading (usdToNanos) that settlement uses for
+  // money actually spent.
+  return Math.max(0, Math.ceil(most * 1e9 - 1e-6));
 }
 
 /** What the request used, as the meter priced it: every attempt's tokens and the request's cost. */
