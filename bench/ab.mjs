@@ -8,11 +8,21 @@
 //                            [--env LOG_LEVEL=warn] [--out bench/results/ab.md]
 // Same pinning as the harness on a 2-core machine: wrk and the fake upstream on CPU 0, the gateways on CPU 1.
 // Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  bootstrapInterval,
+  cpu,
+  cpuSeconds,
+  harnessBody,
+  median,
+  pinned,
+  startPinned,
+  waitReady,
+} from './measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
@@ -37,8 +47,6 @@ const rows = scenarios.flatMap((scenario) => levels.map((conc) => ({ scenario, c
 const harness = process.env.PEER_HARNESS ?? join(root, '..', 'shared', 'bench', 'peer');
 const mockPort = Number(process.env.MOCK_PORT ?? 18080);
 const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18400);
-const pinned = spawnSync('taskset', ['--version']).status === 0;
-const cpu = { load: '0', mock: '0', gateway: '1' };
 
 if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
   console.error(`bench:ab: the peer harness's fake upstream is not at ${harness} (set PEER_HARNESS)`);
@@ -74,56 +82,18 @@ function run(command, argv, options = {}) {
   if (result.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed (${result.status})`);
 }
 
-function startPinned(core, command, argv, env) {
-  const [file, list] = pinned ? ['taskset', ['-c', core, command, ...argv]] : [command, argv];
-  const child = spawn(file, list, { env: { ...process.env, ...env }, stdio: 'ignore', detached: true });
-  children.push(child);
-  return child;
-}
-
-async function waitReady(url) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
-// The harness's own request bodies (bench.mjs), so that these cells match its benchmark rows.
-const body = (stream) =>
-  JSON.stringify({
-    model: 'gpt-4o-mini',
-    messages: [
-      { role: 'system', content: 'You are a helpful assistant.' },
-      { role: 'user', content: 'Write a haiku about the latency of network proxies.' },
-    ],
-    max_tokens: 64,
-    temperature: 0,
-    stream,
-  });
 scripts = mkdtempSync(join(tmpdir(), 'nexus-ab-'));
 for (const scenario of scenarios) {
   writeFileSync(
     join(scripts, `${scenario}.lua`),
     [
       'wrk.method = "POST"',
-      `wrk.body = [==[${body(scenario === 'stream')}]==]`,
+      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
       'wrk.headers["content-type"] = "application/json"',
       'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
       '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
     ].join('\n'),
   );
-}
-
-const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
 /**
@@ -145,33 +115,6 @@ function cell(gateway, scenario, conc, duration) {
   return { rps: requests / (micros / 1e6), cpuUs: ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests };
 }
 
-/** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
-function random(seed) {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function bootstrapInterval(values) {
-  const next = random(20261125);
-  const medians = [];
-  for (let i = 0; i < 4000; i++) {
-    medians.push(median(values.map(() => values[Math.floor(next() * values.length)])));
-  }
-  medians.sort((a, b) => a - b);
-  return [medians[Math.floor(0.025 * medians.length)], medians[Math.floor(0.975 * medians.length)]];
-}
-
 // Builds: this checkout (npm run bench:ab has built it) and the reference commit in a temporary worktree.
 const dirty =
   spawnSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], {
@@ -190,13 +133,15 @@ run('git', ['-C', root, 'worktree', 'add', '--detach', worktree, ref], { stdio: 
 symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'));
 run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: worktree });
 
-startPinned(cpu.mock, 'node', [join(harness, 'mock-upstream.mjs')], { MOCK_PORT: String(mockPort) });
+startPinned(children, cpu.mock, 'node', [join(harness, 'mock-upstream.mjs')], {
+  MOCK_PORT: String(mockPort),
+});
 const gateways = [
   { name: `nexus ${head}`, dir: root, port: basePort },
   { name: `nexus ${ref} (ref)`, dir: worktree, port: basePort + 1 },
 ];
 for (const gateway of gateways) {
-  gateway.pid = startPinned(cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
+  gateway.pid = startPinned(children, cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
     PORT: String(gateway.port),
     OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
     OPENAI_API_KEY: 'bench-upstream-key',
@@ -235,11 +180,11 @@ const lines = [
 ];
 for (const { scenario, conc, pairs } of rows) {
   const ratios = pairs.map(([a, b]) => a.rps / b.rps);
-  const [low, high] = bootstrapInterval(ratios);
+  const [low, high] = bootstrapInterval(ratios, 20261125);
   const ratio = median(ratios);
   // CPU cost: how much more CPU a request takes here than on the reference, per round.
   const cpuRatios = pairs.map(([a, b]) => a.cpuUs / b.cpuUs);
-  const [cpuLow, cpuHigh] = bootstrapInterval(cpuRatios);
+  const [cpuLow, cpuHigh] = bootstrapInterval(cpuRatios, 20261125);
   const percent = (value) => `${((value - 1) * 100).toFixed(1)}%`;
   lines.push(
     `| ${scenario} | ${conc} | ${median(pairs.map(([a]) => a.rps)).toFixed(0)} | ${median(pairs.map(([, b]) => b.rps)).toFixed(0)} ` +

@@ -10,13 +10,23 @@
 //                                 [--backends embedded,cluster] [--records 10000] [--out bench/results/tenancy.md]
 // Pinned like bench/ab.mjs on a 2-core machine: wrk and the fake upstream on CPU 0, the gateways on CPU 1.
 // Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  bootstrapInterval,
+  cpu,
+  cpuSeconds,
+  harnessBody,
+  median,
+  pinned,
+  startPinned,
+  waitReady,
+} from './measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
@@ -41,8 +51,6 @@ const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18420);
 const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const masterKey = 'nexus-bench-master-key';
-const pinned = spawnSync('taskset', ['--version']).status === 0;
-const cpu = { load: '0', mock: '0', gateway: '1' };
 /** Every cell and wait is bounded; this bounds the whole run too (default settings take about 4 minutes). */
 const runLimitMs = 20 * 60_000;
 const startedAt = Date.now();
@@ -82,27 +90,6 @@ function stopChildren() {
 process.on('exit', stopChildren);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-function startPinned(core, command, argv, env) {
-  const [file, list] = pinned ? ['taskset', ['-c', core, command, ...argv]] : [command, argv];
-  const child = spawn(file, list, {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: 'ignore',
-    detached: true,
-  });
-  children.push(child);
-  return child;
-}
-
-async function waitReady(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
 async function reachable(url) {
   const { hostname, port } = new URL(url);
   const { Socket } = await import('node:net');
@@ -116,41 +103,6 @@ async function reachable(url) {
     socket.once('error', () => end(false));
     socket.connect(Number(port), hostname, () => end(true));
   });
-}
-
-const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
-function random(seed) {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function bootstrapInterval(values) {
-  const next = random(20261207);
-  const medians = [];
-  for (let i = 0; i < 4000; i++)
-    medians.push(median(values.map(() => values[Math.floor(next() * values.length)])));
-  medians.sort((a, b) => a - b);
-  return [medians[Math.floor(0.025 * medians.length)], medians[Math.floor(0.975 * medians.length)]];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -287,19 +239,6 @@ async function prepareBackend(name) {
   };
 }
 
-// The harness's own request bodies (bench.mjs), as in bench/ab.mjs.
-const body = (stream) =>
-  JSON.stringify({
-    model: 'gpt-4o-mini',
-    messages: [
-      { role: 'system', content: 'You are a helpful assistant.' },
-      { role: 'user', content: 'Write a haiku about the latency of network proxies.' },
-    ],
-    max_tokens: 64,
-    temperature: 0,
-    stream,
-  });
-
 const scripts = mkdtempSync(join(tmpdir(), 'nexus-bench-tenancy-wrk-'));
 temporary.push(scripts);
 
@@ -310,7 +249,7 @@ function script(backend, mode, scenario) {
     file,
     [
       'wrk.method = "POST"',
-      `wrk.body = [==[${body(scenario === 'stream')}]==]`,
+      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
       'wrk.headers["content-type"] = "application/json"',
       `wrk.headers["authorization"] = "Bearer ${key}"`,
       'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
@@ -344,7 +283,7 @@ async function check(backend) {
     const response = await fetch(`http://127.0.0.1:${backend.port}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: body(false),
+      body: harnessBody(false),
     });
     await response.arrayBuffer();
     const limited = response.headers.get('x-ratelimit-limit') !== null;
@@ -381,24 +320,37 @@ try {
     for (const row of await ledgerWriteCost(options)) ledgerRows.push({ backend, ...row });
   }
 
-  startPinned(cpu.mock, 'node', [join(harness, 'mock-upstream.mjs')], {
-    MOCK_PORT: String(mockPort),
-    MOCK_QUIET: '1',
-  });
+  // Only PATH is inherited: a developer's own provider keys never reach the gateways under test.
+  const baseEnv = { PATH: process.env.PATH };
+  startPinned(
+    children,
+    cpu.mock,
+    'node',
+    [join(harness, 'mock-upstream.mjs')],
+    { MOCK_PORT: String(mockPort), MOCK_QUIET: '1' },
+    baseEnv,
+  );
   for (const [index, backend] of backends.entries()) {
     backend.port = basePort + index;
-    backend.pid = startPinned(cpu.gateway, 'node', [join(root, 'dist', 'src', 'main.js')], {
-      PORT: String(backend.port),
-      HOST: '127.0.0.1',
-      NEXUS_MASTER_KEY: masterKey,
-      OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
-      OPENAI_API_KEY: 'bench-upstream-key',
-      ...backend.env,
-    }).pid;
+    backend.pid = startPinned(
+      children,
+      cpu.gateway,
+      'node',
+      [join(root, 'dist', 'src', 'main.js')],
+      {
+        PORT: String(backend.port),
+        HOST: '127.0.0.1',
+        NEXUS_MASTER_KEY: masterKey,
+        OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+        OPENAI_API_KEY: 'bench-upstream-key',
+        ...backend.env,
+      },
+      baseEnv,
+    ).pid;
   }
-  await waitReady(`http://127.0.0.1:${mockPort}/health`);
+  await waitReady(`http://127.0.0.1:${mockPort}/health`, 300);
   for (const backend of backends) {
-    await waitReady(`http://127.0.0.1:${backend.port}/health`);
+    await waitReady(`http://127.0.0.1:${backend.port}/health`, 300);
     await check(backend);
   }
 
@@ -441,7 +393,7 @@ try {
   ];
   for (const { backend, scenario, conc, pairs } of rows) {
     const ratios = pairs.map(({ on, off }) => on.rps / off.rps);
-    const [low, high] = bootstrapInterval(ratios);
+    const [low, high] = bootstrapInterval(ratios, 20261207);
     const ratio = median(ratios);
     const offRps = pairs.map(({ off }) => off.rps);
     const onCpu = median(pairs.map(({ on }) => on.cpuUs));

@@ -1,0 +1,83 @@
+// What the interleaved benchmarks (bench/ab.mjs, bench/tenancy.mjs) share: the CPU layout and pinned starts on a
+// 2-core machine, readiness, a process's CPU time, the harness's request bodies, and medians with a bootstrap
+// interval. Every helper is bounded in time; traffic goes only to 127.0.0.1.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** Whether taskset is there to pin processes to cores. */
+export const pinned = spawnSync('taskset', ['--version']).status === 0;
+
+/** As the peer harness lays out 2 cores: wrk and the fake upstream on CPU 0, the gateways on CPU 1. */
+export const cpu = { load: '0', mock: '0', gateway: '1' };
+
+/**
+ * Starts `command` in its own process group, pinned to `core` when taskset exists, and records it in
+ * `children` (so the caller can kill every group at exit). `env` is added to `baseEnv`.
+ */
+export function startPinned(children, core, command, argv, env, baseEnv = process.env) {
+  const [file, list] = pinned ? ['taskset', ['-c', core, command, ...argv]] : [command, argv];
+  const child = spawn(file, list, { env: { ...baseEnv, ...env }, stdio: 'ignore', detached: true });
+  children.push(child);
+  return child;
+}
+
+/** Resolves once `url` answers 2xx; throws after `attempts` tries 100 ms apart. */
+export async function waitReady(url, attempts = 200) {
+  for (let i = 0; i < attempts; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/** The harness's own request bodies (../shared/bench/peer/bench.mjs), so these cells match its rows. */
+export const harnessBody = (stream) =>
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Write a haiku about the latency of network proxies.' },
+    ],
+    max_tokens: 64,
+    temperature: 0,
+    stream,
+  });
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
+function random(seed) {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The 95% bootstrap interval of the median (4000 resamples, seeded by `seed`). */
+export function bootstrapInterval(values, seed) {
+  const next = random(seed);
+  const medians = [];
+  for (let i = 0; i < 4000; i++) {
+    medians.push(median(values.map(() => values[Math.floor(next() * values.length)])));
+  }
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.025 * medians.length)], medians[Math.floor(0.975 * medians.length)]];
+}
