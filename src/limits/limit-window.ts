@@ -15,11 +15,13 @@ const dayMs = 86_400_000;
 
 /**
  * The window a limit counts in at `nowMs`: wall-clock minutes (rpm, tpm), hours (rph), UTC days (daily_usd)
- * and UTC calendar months (monthly_usd, monthly_requests), aligned to their boundaries so "60 per minute window" is exact and
- * every replica computes the same window from the same time; the token budget has one window, for ever.
+ * and UTC calendar months (monthly_usd, monthly_requests), aligned to their boundaries so "60 per minute
+ * window" is exact and every replica computes the same window from the same time; the token budget has one
+ * window, for ever.
  */
 export function limitWindow(limit: LimitName, nowMs: number): LimitWindow {
-  // Every admission asks for the window of each of its counters; it changes once a minute at most.
+  // Every admission asks for the window of each of its counters; it changes once a minute at most, so the last
+  // one per limit is kept (formatting its label on every call was a third of the in-process limiter's CPU).
   const last = lastWindows.get(limit);
   if (last !== undefined && nowMs >= last.startMs && (last.endMs === undefined || nowMs < last.endMs)) {
     return last;
@@ -62,15 +64,7 @@ function aligned(nowMs: number, sizeMs: number, stampLength: number): LimitWindo
   return { startMs, endMs: startMs + sizeMs, label: stamp(startMs, stampLength) };
 }
 
-/** The last label made for each precision: a window's label is asked for on every admission, and it changes
- * once a minute at most (formatting it each time was a third of the in-process limiter's CPU). */
-const lastStamps = new Map<number, { ms: number; label: string }>();
-
 /** `2025-01-31T23:59:00.000Z` → `20250131T2359`, cut to the window's precision. */
 function stamp(ms: number, length: number): string {
-  const last = lastStamps.get(length);
-  if (last?.ms === ms) return last.label;
-  const label = new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, length);
-  lastStamps.set(length, { ms, label });
-  return label;
+  return new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, length);
 }

@@ -1,4 +1,5 @@
 import { costUsd } from '../catalog/cost.ts';
+import { countOf } from '../core/count.ts';
 import { NexusError } from '../core/errors.ts';
 import type { Refusal } from '../limits/limit-decision.ts';
 import type { Demand } from '../limits/limit-types.ts';
@@ -63,11 +64,11 @@ export function demandOf(request: GatewayRequest): Demand {
     outputTokens =
       operation.endpoint === 'count_tokens'
         ? 0
-        : positive((operation.request as { max_tokens?: unknown }).max_tokens);
+        : countOf((operation.request as { max_tokens?: unknown }).max_tokens);
   } else {
     const body = operation.body;
     promptTokens = estimateTokens([body.messages, body.tools]);
-    outputTokens = positive(body.max_completion_tokens ?? body.max_tokens) || maxOutputOf(plan);
+    outputTokens = countOf(body.max_completion_tokens ?? body.max_tokens) || maxOutputOf(plan);
   }
   return {
     tokens: promptTokens + outputTokens,
@@ -136,8 +137,4 @@ function refusalError(refusal: Refusal): NexusError {
   return new NexusError('rate_limited', `The ${refusal.limit} limit of ${where} is reached.`, {
     retryAfterSeconds: refusal.retryAfterSeconds,
   });
-}
-
-function positive(value: unknown): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }

@@ -1,3 +1,4 @@
+import { countOf } from '../core/count.ts';
 import { type ErrorCode, errorCatalog } from '../core/errors.ts';
 import { timeOrderedId } from '../ledger/time-ordered-id.ts';
 import type { LedgerRecord } from '../ledger/usage-record.ts';
@@ -77,10 +78,10 @@ function tokensOf(attempt: AttemptRecord) {
   if (usage === undefined) return { ...noTokens, costNanoUsd: nanos(attempt.costUsd) };
   const details = usage.prompt_tokens_details as Record<string, unknown> | null | undefined;
   return {
-    promptTokens: count(usage.prompt_tokens),
-    completionTokens: count(usage.completion_tokens),
-    cachedTokens: count(details?.cached_tokens),
-    cacheWriteTokens: count(details?.cache_creation_tokens),
+    promptTokens: countOf(usage.prompt_tokens),
+    completionTokens: countOf(usage.completion_tokens),
+    cachedTokens: countOf(details?.cached_tokens),
+    cacheWriteTokens: countOf(details?.cache_creation_tokens),
     costNanoUsd: nanos(attempt.costUsd),
     savingsNanoUsd: 0,
   };
@@ -102,8 +103,4 @@ function requestedModel(request: GatewayRequest): string {
 
 function nanos(usd: number | undefined): number {
   return usd === undefined ? 0 : Math.round(usd * 1e9);
-}
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }

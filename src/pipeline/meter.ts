@@ -1,5 +1,6 @@
 import { costUsd } from '../catalog/cost.ts';
 import type { ModelSpec } from '../catalog/types.ts';
+import { countOf } from '../core/count.ts';
 import type { Usage } from '../core/openai-types.ts';
 import type { AttemptRecord } from '../resilience/attempt-record.ts';
 import type { Stage } from './compose.ts';
@@ -52,16 +53,12 @@ export function usageCost(
   usage: Usage | null | undefined,
 ): number | undefined {
   if (modelSpec === undefined || usage == null) return undefined;
-  const cached = tokens(usage.prompt_tokens_details?.cached_tokens);
-  const written = tokens(usage.prompt_tokens_details?.cache_creation_tokens);
+  const cached = countOf(usage.prompt_tokens_details?.cached_tokens);
+  const written = countOf(usage.prompt_tokens_details?.cache_creation_tokens);
   return costUsd(modelSpec.pricing, {
-    promptTokens: Math.max(tokens(usage.prompt_tokens), cached + written),
-    completionTokens: tokens(usage.completion_tokens),
+    promptTokens: Math.max(countOf(usage.prompt_tokens), cached + written),
+    completionTokens: countOf(usage.completion_tokens),
     cachedPromptTokens: cached,
     cacheWriteTokens: written,
   });
-}
-
-function tokens(value: unknown): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }

@@ -116,11 +116,8 @@ export function createModelResolver(options: ResolverOptions): ModelResolver {
     }
     const named = registry.instanceByName(name);
     // A pinned instance of a provider the caller brings its own key for is served on that key too.
-    const pinned =
-      named === undefined
-        ? undefined
-        : (serving(named.provider.id).find((instance) => instance === named) ??
-          serving(named.provider.id)[0]);
+    const servers = named === undefined ? [] : serving(named.provider.id);
+    const pinned = named !== undefined && servers.includes(named) ? named : servers[0];
     if (pinned !== undefined)
       return { label: name, targets: pool([pinned], () => defaultModelOf(pinned, name, mode)) };
 

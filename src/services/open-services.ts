@@ -120,8 +120,6 @@ function storeKeySource(
           limits: { monthly_requests: user.requestQuota },
         });
       }
-      const projectById = new Map(projects.map((project) => [project.id, project]));
-      const orgById = new Map(organizations.map((org) => [org.id, org]));
       const providerKeys = new Map<string, ProviderKeys>();
       for (const project of projects) {
         if (!project.hasProviderKeys) continue;
@@ -133,34 +131,37 @@ function storeKeySource(
           onUnreadable(project.id, error);
         }
       }
-      const tenants: TenantScopes[] = [];
+      // Each org's and project's scopes are built once and shared by its keys and its tokens (auth.jwt).
+      const orgTenants = new Map<string, TenantScopes>();
       for (const org of organizations) {
-        tenants.push({
+        orgTenants.set(org.id, {
           orgId: org.id,
           projectId: null,
           scopes: [scope('org', org.id, org.limits, org.budget)],
           providerKeys: null,
         });
       }
+      const projectTenants = new Map<string, TenantScopes>();
       for (const project of projects) {
-        const org = orgById.get(project.orgId);
-        const scopes: Scope[] = [scope('project', project.id, project.limits, project.budget)];
-        if (org !== undefined) scopes.push(scope('org', org.id, org.limits, org.budget));
-        tenants.push({
+        projectTenants.set(project.id, {
           orgId: project.orgId,
           projectId: project.id,
-          scopes,
+          scopes: [
+            scope('project', project.id, project.limits, project.budget),
+            ...(orgTenants.get(project.orgId)?.scopes ?? []),
+          ],
           providerKeys: providerKeys.get(project.id) ?? null,
         });
       }
+      const tenants = [...orgTenants.values(), ...projectTenants.values()];
       const principals = keys.map((key): KeyPrincipal => {
-        const project = key.projectId === null ? undefined : projectById.get(key.projectId);
-        const org = orgById.get(key.orgId);
-        const scopes: Scope[] = [scope('key', key.id, key.limits, key.budget)];
+        const tenant =
+          (key.projectId === null ? undefined : projectTenants.get(key.projectId)) ??
+          orgTenants.get(key.orgId);
         const quota = key.userId === null ? undefined : quotaScopes.get(key.userId);
+        const scopes: Scope[] = [scope('key', key.id, key.limits, key.budget)];
         if (quota !== undefined) scopes.push(quota);
-        if (project !== undefined) scopes.push(scope('project', project.id, project.limits, project.budget));
-        if (org !== undefined) scopes.push(scope('org', org.id, org.limits, org.budget));
+        scopes.push(...(tenant?.scopes ?? []));
         return {
           keyId: key.id,
           keyHash: key.keyHash,
@@ -170,7 +171,7 @@ function storeKeySource(
           models: key.models,
           expiresAt: key.expiresAt,
           scopes,
-          providerKeys: (key.projectId === null ? undefined : providerKeys.get(key.projectId)) ?? null,
+          providerKeys: tenant?.providerKeys ?? null,
         };
       });
       return { keys: principals, tenants };

@@ -55,16 +55,16 @@ export class HttpClient {
   send(request: UpstreamRequest, providerName: string): Promise<UpstreamResponse> {
     const { origin, path } = splitUrl(request.url);
     return new Promise<UpstreamResponse>((resolve, reject) => {
-      const exchange = new Exchange(request.signal, resolve, (error) =>
+      const handler = new UpstreamHandler(request.signal, resolve, (error) =>
         reject(transportError(error, providerName, request.signal)),
       );
       try {
         this.#agent.dispatch(
           { origin, path, method: request.method, headers: request.headers, body: request.body ?? null },
-          exchange,
+          handler,
         );
       } catch (error) {
-        exchange.onResponseError(undefined, error as Error);
+        handler.onResponseError(undefined, error as Error);
       }
     });
   }
@@ -80,7 +80,7 @@ const highWaterBytes = 64 * 1024;
 type Controller = Dispatcher.DispatchController;
 
 /** One request's undici handler: settles the response promise on the headers, then feeds the body. */
-class Exchange implements Dispatcher.DispatchHandler {
+class UpstreamHandler implements Dispatcher.DispatchHandler {
   readonly #signal: CallSignal;
   #resolve: ((response: UpstreamResponse) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;

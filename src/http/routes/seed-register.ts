@@ -48,7 +48,8 @@ export const seedRegisterRoutes: readonly Route[] = [
             retryAfterSeconds: decision.retryAfterSeconds,
           });
         }
-        await services.limiter.settle(decision.reservation, { tokens: 0, costNanoUsd: 0 });
+        // Nothing is held for a signup: it counts once, at admission.
+        await services.limiter.release(decision.reservation);
         const { store } = services;
         const org = await fromStore(
           store.organizations.create({ name: input.name ?? input.email, limits: signup.limits }),

@@ -1,3 +1,4 @@
+import { countOf } from '../../core/count.ts';
 import type { Usage } from '../../core/openai-types.ts';
 
 /**
@@ -8,10 +9,10 @@ import type { Usage } from '../../core/openai-types.ts';
  */
 export function canonicalUsage(usage: Readonly<Record<string, unknown>>): Usage | undefined {
   if (typeof usage.output_tokens !== 'number') return undefined;
-  const cached = count(usage.cache_read_input_tokens);
-  const written = count(usage.cache_creation_input_tokens);
-  const prompt = count(usage.input_tokens) + cached + written;
-  const completion = count(usage.output_tokens);
+  const cached = countOf(usage.cache_read_input_tokens);
+  const written = countOf(usage.cache_creation_input_tokens);
+  const prompt = countOf(usage.input_tokens) + cached + written;
+  const completion = countOf(usage.output_tokens);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
@@ -30,8 +31,4 @@ export function usageInText(json: string, container?: 'message'): Record<string,
   } catch {
     return {};
   }
-}
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
