@@ -131,7 +131,7 @@ describe('memory cache store', () => {
     const k = key('t1', 'q');
     await store.set(k, entry('t1', 'old'), 60);
     await store.set(k, entry('t1', 'new'), 60);
-    assert.equal((await store.get(k))?.body.choices[0]?.message.content, 'new');
+    assert.deepEqual(await store.get(k), entry('t1', 'new'));
     assert.equal((await store.list('t1', 10)).length, 1);
     assert.equal(await store.purge('t1'), 1);
   });
