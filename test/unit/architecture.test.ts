@@ -101,6 +101,21 @@ it("the layers: edge → pipeline → resilience → the providers' contract; co
     providers: ['http', 'pipeline', 'resilience', 'protocols', 'store'],
     resilience: ['http', 'pipeline', 'protocols', 'store'],
     pipeline: ['http', 'store'],
+    // The cache is self-contained: core's shapes and config/catalogue only; its Redis store lives in store/.
+    cache: [
+      'http',
+      'pipeline',
+      'resilience',
+      'providers',
+      'protocols',
+      'store',
+      'transport',
+      'observability',
+      'limits',
+      'tenancy',
+      'ledger',
+      'services',
+    ],
   };
   for (const [folder, banned] of Object.entries(forbidden)) {
     for (const target of graph.get(folder) ?? []) {
