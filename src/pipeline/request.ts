@@ -12,7 +12,6 @@ import type {
   UpstreamTarget,
 } from '../providers/types.ts';
 import type { AttemptRecord } from '../resilience/attempt-record.ts';
-import type { CommittedStream } from '../resilience/committed-stream.ts';
 import type { RoutePlan } from '../resilience/route-plan.ts';
 import type { RoutingMode } from '../resilience/routing.ts';
 import type { KeyPrincipal } from '../tenancy/key-directory.ts';
@@ -35,8 +34,12 @@ export type Principal =
  * own Anthropic body so that an Anthropic target receives it untranslated; any other target gets it converted.
  */
 export type Operation =
-  | { readonly kind: 'chat'; readonly body: ChatRequest }
-  | { readonly kind: 'embeddings'; readonly body: EmbeddingsRequest }
+  | { readonly kind: 'chat'; readonly body: ChatRequest; readonly cacheOptions?: CacheOptions | undefined }
+  | {
+      readonly kind: 'embeddings';
+      readonly body: EmbeddingsRequest;
+      readonly cacheOptions?: CacheOptions | undefined;
+    }
   | {
       readonly kind: 'messages';
       readonly endpoint: 'messages' | 'count_tokens';
@@ -47,17 +50,46 @@ export type Operation =
       readonly headers: Readonly<Record<string, string>>;
     };
 
+/** A route's own body fields for the cache (seed 004's `cache` and `cacheTtl`), apart from the canonical body. */
+export interface CacheOptions {
+  readonly cache?: boolean | undefined;
+  readonly cacheTtl?: number | undefined;
+}
+
 /** Anthropic events of one upstream read (native, or translated from a canonical stream), with their usage. */
 export type MessagesBatch = readonly NativeEvent[] & { readonly usage?: Usage | undefined };
 
-/** What dispatch produced, set by the dispatch stage and written by the route's deliver stage. */
+/**
+ * A streamed reply as the deliver stage reads it: the committed upstream stream (`CommittedStream`), a cached
+ * answer replayed, or another request's stream followed (the cache stage's). `onEnd` runs its callback once,
+ * when the stream is over however it ended.
+ */
+export interface ReplyStream<B> extends AsyncIterable<B> {
+  onEnd(callback: () => void): void;
+}
+
+/** What dispatch (or the cache) produced, written by the route's deliver stage. */
 export type Reply =
   | { readonly kind: 'chat'; readonly result: ChatResult }
-  | { readonly kind: 'chat-stream'; readonly stream: CommittedStream<StreamBatch> }
+  | { readonly kind: 'chat-stream'; readonly stream: ReplyStream<StreamBatch> }
   | { readonly kind: 'embeddings'; readonly result: EmbeddingsResult }
   /** An Anthropic message: the upstream's own JSON text (pass-through), or one translated from canonical. */
   | { readonly kind: 'messages'; readonly body: string | AnthropicMessage }
-  | { readonly kind: 'messages-stream'; readonly stream: CommittedStream<MessagesBatch> };
+  | { readonly kind: 'messages-stream'; readonly stream: ReplyStream<MessagesBatch> };
+
+/** The exact or semantic cache's verdict on a request (`x-nexus-cache`, the usage ledger). */
+export type CacheResult = 'HIT' | 'HIT-SEMANTIC' | 'MISS' | 'BYPASS';
+
+/** A request answered from the cache: what served the stored answer, and what the hit saved. */
+export interface CacheHit {
+  /** The instance and model that produced the stored answer. */
+  readonly provider: string;
+  readonly model: string;
+  /** What the stored answer cost when it was made, USD: the hit costs nothing, this is its saving. */
+  readonly savingsUsd: number;
+  /** Cosine similarity of the matched prompt, for a semantic hit. */
+  readonly similarity?: number | undefined;
+}
 
 export interface GatewayRequestInit {
   readonly id: string;
@@ -107,6 +139,10 @@ export class GatewayRequest {
   readonly warnings: Warning[] = [];
   /** meter: the sum of the priced attempts, USD; undefined while none could be priced. */
   costUsd: number | undefined = undefined;
+  /** cache: its verdict, when the request was one the cache could answer. */
+  cacheResult: CacheResult | undefined = undefined;
+  /** cache: set when the reply came from the cache (no upstream attempt was made for it). */
+  cacheHit: CacheHit | undefined = undefined;
   /** The catalogue code of a failure, also of a stream that broke after it started (its status stays 200). */
   errorCode: string | undefined = undefined;
   #status = 200;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/openai-types.ts';
+import type { Operation } from '../../pipeline/request.ts';
 import { formatPath, validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
 import { deliverChat, deliverEmbeddings } from '../deliver.ts';
 import type { Route } from '../exchange.ts';
@@ -82,7 +83,7 @@ export const seedRoutes: readonly Route[] = [
     path: '/api/v1/completions/chat',
     authenticated: true,
     errorShape: 'seed-004',
-    parse: parseBody((body) => ({ kind: 'chat', body: seed004ChatRequest(body) })),
+    parse: parseBody(seed004ChatOperation),
     deliver: () => deliverChat('seed-004'),
   },
   {
@@ -92,8 +93,12 @@ export const seedRoutes: readonly Route[] = [
     authenticated: true,
     errorShape: 'seed-004',
     parse: parseBody((body) => {
-      const { model, input } = parseWith(seed004Embeddings, body);
-      return { kind: 'embeddings', body: validateEmbeddingsRequest({ model, input }) };
+      const { model, input, cache, cacheTtl } = parseWith(seed004Embeddings, body);
+      return {
+        kind: 'embeddings',
+        body: validateEmbeddingsRequest({ model, input }),
+        cacheOptions: { cache, cacheTtl },
+      };
     }),
     deliver: () => deliverEmbeddings('seed-004'),
   },
@@ -121,14 +126,24 @@ export const seedRoutes: readonly Route[] = [
   },
 ];
 
-/** Seed 004's camelCase chat body as a canonical request; its single `fallbackModel` is a one-entry chain. */
-function seed004ChatRequest(body: unknown): ChatRequest {
-  const { model, messages, temperature, maxTokens, fallbackModel } = parseWith(seed004Chat, body);
-  return validateChatRequest({
-    model,
-    messages,
-    ...(temperature === undefined ? {} : { temperature }),
-    ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
-    ...(fallbackModel === undefined ? {} : { fallbacks: [fallbackModel] }),
-  });
+/**
+ * Seed 004's camelCase chat body as a canonical request (its single `fallbackModel` is a one-entry chain), with
+ * its `cache` and `cacheTtl` for the cache stage.
+ */
+function seed004ChatOperation(body: unknown): Operation {
+  const { model, messages, temperature, maxTokens, fallbackModel, cache, cacheTtl } = parseWith(
+    seed004Chat,
+    body,
+  );
+  return {
+    kind: 'chat',
+    body: validateChatRequest({
+      model,
+      messages,
+      ...(temperature === undefined ? {} : { temperature }),
+      ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+      ...(fallbackModel === undefined ? {} : { fallbacks: [fallbackModel] }),
+    }),
+    cacheOptions: { cache, cacheTtl },
+  };
 }
