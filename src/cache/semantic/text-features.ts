@@ -229,7 +229,11 @@ export function featuresOf(raw: string): TextFeatures {
   });
   const numbers = numbersOf(text, words);
   const content = stems.filter(
-    (s, at) => !functionWords.has(words[at]!) && !/^\d/.test(s) && !numberWords.has(words[at]!),
+    (s, at) =>
+      !functionWords.has(words[at]!) &&
+      !negations.has(words[at]!) &&
+      !/^\d/.test(s) &&
+      !numberWords.has(words[at]!),
   );
   return {
     words,

@@ -182,10 +182,10 @@ export class VectorIndex {
     vector: Float32Array,
     options: { readonly k?: number; readonly minSimilarity?: number } = {},
   ): Neighbour[] {
+    const query = normalize(Float32Array.from(this.#checked(vector)));
     const rows = this.#partitions.get(partition);
     const k = options.k ?? 1;
     if (rows === undefined || k < 1) return [];
-    const query = normalize(Float32Array.from(this.#checked(vector)));
     return rows.search(query, k, options.minSimilarity ?? Number.NEGATIVE_INFINITY);
   }
 
