@@ -122,9 +122,8 @@ export function sameWord(a: string, b: string): boolean {
 function oneEdit(short: string, long: string): boolean {
   let i = 0;
   while (i < short.length && short[i] === long[i]) i++;
-  const skip = long.length > short.length ? 1 : 1;
-  const shortRest = short.slice(long.length > short.length ? i : i + 1);
-  return long.slice(i + skip) === shortRest;
+  // Past the first difference, `long` skips one letter; `short` skips it too when it was a change.
+  return long.slice(i + 1) === short.slice(long.length > short.length ? i : i + 1);
 }
 
 function numbersOf(text: string, words: readonly string[]): Set<string> {
