@@ -1,0 +1,147 @@
+import { lightWords, opposites } from './match-words.ts';
+import { featuresOf, type Intent, sameWord, stem, type TextFeatures } from './text-features.ts';
+
+/** The rule that rejected a candidate, a stable code for logs and metrics. */
+export type MatchRule =
+  | 'empty'
+  | 'numbers'
+  | 'units'
+  | 'negation'
+  | 'names'
+  | 'intent'
+  | 'opposites'
+  | 'quotes'
+  | 'order'
+  | 'coverage';
+
+export interface MatchVerdict {
+  readonly accept: boolean;
+  readonly reason: 'accepted' | MatchRule;
+  /** On an accept: how many topic words of the query were swapped for others (0 when all match). */
+  readonly swappedWords?: number;
+  /** What differed, for a log line (e.g. `numbers 2015 vs 2014`). */
+  readonly detail?: string;
+}
+
+export interface ConfirmOptions {
+  /**
+   * Topic words that may be swapped for others (a synonym, `shower` / `bathe`): each text may have this many
+   * topic words missing from the other, as long as both have some. A word present on one side only, with
+   * nothing in its place on the other, is a qualifier added (`…from my iPhone via my computer`) and rejects.
+   */
+  readonly maxSwappedWords: number;
+}
+
+/** Question intents that ask for different kinds of answer; `open` and `yes-no` conflict with none. */
+const specificIntents = new Set<Intent>(['manner', 'reason', 'time', 'place', 'person', 'quantity']);
+
+const accepted: MatchVerdict = { accept: true, reason: 'accepted' };
+const reject = (reason: MatchRule, detail: string): MatchVerdict => ({ accept: false, reason, detail });
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
+
+/** Stems of `from` that match no word of `to`. */
+function unmatched(from: readonly string[], to: TextFeatures): string[] {
+  return from.filter((word) => !to.stems.some((other) => sameWord(word, other)));
+}
+
+const lightStems = new Set([...lightWords].map(stem));
+
+/** A missing topic word that changes little: a light verb or adverb (see `lightWords`) or an -ly adverb. */
+const light = (word: string) => lightStems.has(word) || (word.length > 4 && word.endsWith('ly'));
+
+/** Names of `from` that `to` has neither as a word nor spelled out (`seo` / `search engine optimization`). */
+function missingNames(from: TextFeatures, to: TextFeatures): string[] {
+  return unmatched(from.names, to).filter((name) => !to.initials.has(name));
+}
+
+/**
+ * The same topic words in another order with (nearly) the same other words: roles swapped (`do men expect too
+ * much from women` / `do women expect too much from men`), not a rephrasing, which changes the grammar words.
+ */
+function rolesSwapped(a: TextFeatures, b: TextFeatures): boolean {
+  if (a.content.length !== b.content.length || a.content.join(' ') === b.content.join(' ')) return false;
+  const sorted = (words: readonly string[]) => [...words].sort().join(' ');
+  if (sorted(a.content) !== sorted(b.content)) return false;
+  const left = [...a.stems];
+  let different = 0;
+  for (const word of b.stems) {
+    const at = left.indexOf(word);
+    if (at >= 0) left.splice(at, 1);
+    else different++;
+  }
+  const symmetric = (words: readonly string[]) =>
+    words.some((word) => /^(?:and|or|vs|versus|between)$/.test(word));
+  return different + left.length <= 1 && !symmetric(a.words);
+}
+
+/** A lower-case word and its singular, for the opposites list. */
+function wordSet(features: TextFeatures): Set<string> {
+  const set = new Set(features.words);
+  for (const word of features.words) if (word.length >= 5 && word.endsWith('s')) set.add(word.slice(0, -1));
+  return set;
+}
+
+function opposed(a: TextFeatures, b: TextFeatures): string | undefined {
+  const left = wordSet(a);
+  const right = wordSet(b);
+  for (const [x, y] of opposites) {
+    for (const [one, other] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      if (left.has(one) && right.has(other) && !left.has(other) && !right.has(one))
+        return `${one} vs ${other}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
+ * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
+ * different numbers or years, different units, one negated and one not, a name in one missing from the other,
+ * different question words (how vs why vs when…), opposite words (best vs worst, men vs women), and topic words
+ * of one missing from the other beyond `maxUnmatchedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
+ */
+export function confirmMatch(
+  queryText: string,
+  candidateText: string,
+  options: ConfirmOptions = { maxSwappedWords: 1 },
+): MatchVerdict {
+  const query = featuresOf(queryText);
+  const candidate = featuresOf(candidateText);
+  if (query.words.length === 0 || candidate.words.length === 0) return reject('empty', 'no words');
+  if (!sameSet(query.numbers, candidate.numbers)) {
+    return reject('numbers', `${[...query.numbers].join(',')} vs ${[...candidate.numbers].join(',')}`);
+  }
+  if (!sameSet(query.units, candidate.units)) {
+    return reject('units', `${[...query.units].join(',')} vs ${[...candidate.units].join(',')}`);
+  }
+  if (query.negated !== candidate.negated) {
+    return reject('negation', query.negated ? 'query negated' : 'candidate negated');
+  }
+  const missingName = missingNames(query, candidate)[0] ?? missingNames(candidate, query)[0];
+  if (missingName !== undefined) return reject('names', missingName);
+  const [left, right] = [query.intent, candidate.intent];
+  if (left !== right && left !== undefined && right !== undefined) {
+    if (specificIntents.has(left) && specificIntents.has(right))
+      return reject('intent', `${left} vs ${right}`);
+  }
+  const opposite = opposed(query, candidate);
+  if (opposite !== undefined) return reject('opposites', opposite);
+  if (query.quotes.join('|') !== candidate.quotes.join('|')) {
+    return reject('quotes', `${query.quotes.join('|')} vs ${candidate.quotes.join('|')}`);
+  }
+  if (rolesSwapped(query, candidate)) return reject('order', 'same words, roles swapped');
+  const onlyQuery = unmatched(query.content, candidate).filter((word) => !light(word));
+  const onlyCandidate = unmatched(candidate.content, query).filter((word) => !light(word));
+  const swapped = onlyQuery.length > 0 && onlyCandidate.length > 0;
+  const extra = onlyQuery.length + onlyCandidate.length;
+  if (extra > 0 && (!swapped || Math.max(onlyQuery.length, onlyCandidate.length) > options.maxSwappedWords)) {
+    return reject('coverage', `${onlyQuery.join(',')} vs ${onlyCandidate.join(',')}`);
+  }
+  return extra === 0 ? accepted : { accept: true, reason: 'accepted', swappedWords: onlyQuery.length };
+}

@@ -1,0 +1,158 @@
+import { confirmMatch, type MatchRule } from './confirm-match.ts';
+import type { Embedder } from './embedder.ts';
+import { VectorIndex } from './vector-index.ts';
+
+/** The semantic cache's settings; `SEMANTIC_DEFAULTS` are the ones measured by `npm run eval:semantic`. */
+export interface SemanticSettings {
+  /** Cosine similarity a stored prompt needs before the second stage looks at it. */
+  readonly threshold: number;
+  /** Similarity needed when the second stage found a topic word swapped for another (a synonym or not). */
+  readonly swapThreshold: number;
+  /** Topic words per text that may be swapped (see `ConfirmOptions`). */
+  readonly maxSwappedWords: number;
+  /** Whether the second stage runs at all (off: cosine alone decides; for measurement only). */
+  readonly secondStage: boolean;
+  /** Nearest stored prompts checked, best first, until one passes the second stage. */
+  readonly candidates: number;
+  /** Entries kept per partition (one linear scan per lookup: ≈ 1–2 ms per 2,000 entries). */
+  readonly maxEntriesPerPartition: number;
+  /** Entries kept in all partitions together (512 dimensions × 4 bytes ≈ 2 KiB each). */
+  readonly maxEntries: number;
+  /** Prompts longer than this are neither looked up nor stored: a sentence encoder reads questions. */
+  readonly maxTextChars: number;
+}
+
+/** The shipped defaults, chosen on the tuning half of the dev pairs (docs/semantic-cache.md). */
+export const SEMANTIC_DEFAULTS: SemanticSettings = Object.freeze({
+  threshold: 0.82,
+  swapThreshold: 0.94,
+  maxSwappedWords: 1,
+  secondStage: true,
+  candidates: 3,
+  maxEntriesPerPartition: 2_000,
+  maxEntries: 50_000,
+  maxTextChars: 2_000,
+});
+
+/** Whether a request may be served a stored prompt's answer, and why not. */
+export interface MatchDecision {
+  readonly accept: boolean;
+  readonly reason: 'accepted' | 'below-threshold' | 'swap-below-threshold' | MatchRule;
+  readonly detail?: string;
+}
+
+/**
+ * The one decision rule, shared by the matcher and the evaluation: similarity ≥ `threshold`, then the second
+ * stage, and a higher bar (`swapThreshold`) when it found a topic word swapped for another.
+ */
+export function decide(
+  similarity: number,
+  queryText: string,
+  candidateText: string,
+  settings: SemanticSettings = SEMANTIC_DEFAULTS,
+): MatchDecision {
+  if (!(similarity >= settings.threshold)) return { accept: false, reason: 'below-threshold' };
+  if (!settings.secondStage) return { accept: true, reason: 'accepted' };
+  const verdict = confirmMatch(queryText, candidateText, { maxSwappedWords: settings.maxSwappedWords });
+  if (!verdict.accept) return verdict;
+  if ((verdict.swappedWords ?? 0) > 0 && similarity < settings.swapThreshold) {
+    return { accept: false, reason: 'swap-below-threshold' };
+  }
+  return verdict;
+}
+
+export interface SemanticHit {
+  /** The stored entry's id (the caller's cache key for its answer). */
+  readonly id: string;
+  readonly similarity: number;
+}
+
+export interface SemanticLookup {
+  readonly hit: SemanticHit | undefined;
+  /** The query's vector, to `remember` on a miss without embedding twice; undefined when not embedded. */
+  readonly vector: Float32Array | undefined;
+  /** Candidates above the threshold that the second stage turned down, for logs and metrics. */
+  readonly rejected: ReadonlyArray<SemanticHit & { readonly reason: MatchDecision['reason'] }>;
+}
+
+export interface SemanticMatcherOptions {
+  readonly embedder: Embedder;
+  readonly settings?: SemanticSettings;
+  /** Told when an entry is evicted to respect a bound, so the caller can drop its stored answer. */
+  readonly onEvict?: (partition: string, id: string) => void;
+}
+
+const entryKey = (partition: string, id: string) => `${partition}\u0000${id}`;
+
+/**
+ * The semantic cache's matching brain: embeds a prompt, finds the nearest stored prompts of the same partition,
+ * and accepts one only through `decide`. It stores prompts and ids, never answers: the caller keeps those.
+ */
+export class SemanticMatcher {
+  readonly settings: SemanticSettings;
+  readonly #embedder: Embedder;
+  readonly #index: VectorIndex;
+  /** The stored prompt texts, for the second stage. */
+  readonly #texts = new Map<string, string>();
+
+  constructor(options: SemanticMatcherOptions) {
+    this.settings = options.settings ?? SEMANTIC_DEFAULTS;
+    this.#embedder = options.embedder;
+    this.#index = new VectorIndex({
+      dimensions: options.embedder.dimensions,
+      maxEntriesPerPartition: this.settings.maxEntriesPerPartition,
+      maxEntries: this.settings.maxEntries,
+      onEvict: (partition, id) => {
+        this.#texts.delete(entryKey(partition, id));
+        options.onEvict?.(partition, id);
+      },
+    });
+  }
+
+  /** Entries stored in all partitions. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** The stored prompt of `partition` whose answer also answers `text`, if any. */
+  async lookup(partition: string, text: string): Promise<SemanticLookup> {
+    if (text.length > this.settings.maxTextChars) return { hit: undefined, vector: undefined, rejected: [] };
+    const [vector] = await this.#embedder.embed([text]);
+    const rejected: Array<SemanticHit & { reason: MatchDecision['reason'] }> = [];
+    const candidates = this.#index.search(partition, vector!, {
+      k: this.settings.candidates,
+      minSimilarity: this.settings.threshold,
+    });
+    for (const candidate of candidates) {
+      const stored = this.#texts.get(entryKey(partition, candidate.id));
+      if (stored === undefined) continue;
+      const decision = decide(candidate.similarity, text, stored, this.settings);
+      if (decision.accept) {
+        this.#index.touch(partition, candidate.id);
+        return { hit: candidate, vector, rejected };
+      }
+      rejected.push({ ...candidate, reason: decision.reason });
+    }
+    return { hit: undefined, vector, rejected };
+  }
+
+  /** Stores `text` under `id` in `partition` (embedding it unless `vector` from `lookup` is given). */
+  async remember(partition: string, id: string, text: string, vector?: Float32Array): Promise<void> {
+    if (text.length > this.settings.maxTextChars) return;
+    const embedded = vector ?? (await this.#embedder.embed([text]))[0]!;
+    this.#texts.set(entryKey(partition, id), text);
+    this.#index.add(partition, id, embedded);
+  }
+
+  /** Forgets one entry (its answer expired or was purged). */
+  forget(partition: string, id: string): void {
+    this.#texts.delete(entryKey(partition, id));
+    this.#index.remove(partition, id);
+  }
+
+  /** Forgets every partition whose key starts with `prefix` (a tenant's purge); returns the entries removed. */
+  clear(prefix: string): number {
+    for (const key of this.#texts.keys()) if (key.startsWith(prefix)) this.#texts.delete(key);
+    return this.#index.clear(prefix);
+  }
+}

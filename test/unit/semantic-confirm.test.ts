@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { confirmMatch } from '../../src/cache/semantic/confirm-match.ts';
+import { decide, SEMANTIC_DEFAULTS } from '../../src/cache/semantic/semantic-matcher.ts';
+
+function rejects(query: string, candidate: string, rule: string) {
+  const verdict = confirmMatch(query, candidate);
+  assert.equal(verdict.accept, false, `${query} / ${candidate} should be rejected`);
+  assert.equal(verdict.reason, rule, `${query} / ${candidate}: ${verdict.detail}`);
+  assert.equal(confirmMatch(candidate, query).reason, rule, 'the check is symmetric');
+}
+
+function accepts(query: string, candidate: string) {
+  const verdict = confirmMatch(query, candidate);
+  assert.equal(verdict.accept, true, `${query} / ${candidate}: ${verdict.reason} ${verdict.detail}`);
+}
+
+describe('second-stage check', () => {
+  it('accepts rephrasings of the same question', () => {
+    accepts('How do I make tea?', 'Recipe for tea');
+    accepts('How do I make tea?', 'How can I make tea?');
+    accepts('What are the benefits of green tea?', 'What is the benefit of green tea?');
+    accepts('Is it safe to swim after eating?', 'Is it safe to go swimming after eating?');
+    accepts('How do I learn Python quickly?', 'How can I learn python?');
+    accepts('What is the best Pokémon game?', 'What is the best pokemon game?');
+    accepts('Do you like cats? Why or why not?', 'Do you like cats?');
+  });
+
+  it('rejects different numbers, years and spelled-out numbers', () => {
+    rejects('How do I boil 2 eggs?', 'How do I boil 3 eggs?', 'numbers');
+    rejects('Who won the election in 2012?', 'Who won the election in 2016?', 'numbers');
+    rejects('Best phone under 10k?', 'Best phone under 15000?', 'numbers');
+    rejects('How do I boil two eggs?', 'How do I boil eggs?', 'numbers');
+    accepts('Best phone under 10k?', 'Best phone under 10,000?');
+    accepts('Who will win the league in 2016-17?', 'Who will win the league in 2016/2017?');
+  });
+
+  it('rejects different units for the same number', () => {
+    rejects('How long does it take to run 5 km?', 'How long does it take to run 5 miles?', 'units');
+    rejects('Is $100 a lot for a watch?', 'Is 100% a lot for a watch?', 'units');
+  });
+
+  it('rejects a negated question against a plain one', () => {
+    rejects('How do I make tea without milk?', 'How do I make tea with milk?', 'negation');
+    rejects('Why does my car not start?', 'Why does my car start?', 'negation');
+    rejects("Why can't I sleep at night?", 'Why can I sleep at night?', 'negation');
+    rejects('Should I never drink coffee?', 'Should I drink coffee?', 'negation');
+  });
+
+  it('rejects a name in one question that the other does not have', () => {
+    rejects('What is the capital of France?', 'What is the capital of Spain?', 'names');
+    rejects('How do I install Docker on Ubuntu?', 'How do I install Docker?', 'names');
+    rejects('Is example.com safe?', 'Is sample.org safe?', 'names');
+    accepts('How do I get into MIT?', 'How can I get into mit?');
+    const spelledOut = confirmMatch(
+      'What does NASA do?',
+      'What does the national aeronautics and space administration do?',
+    );
+    assert.notEqual(spelledOut.reason, 'names', 'an acronym matches the words it stands for');
+  });
+
+  it('rejects different question intents', () => {
+    rejects('How did Rome fall?', 'Why did Rome fall?', 'intent');
+    rejects('When was the bridge built?', 'Where was the bridge built?', 'intent');
+    rejects('How much does a bike cost?', 'How do I choose a bike?', 'intent');
+    rejects('What causes rain?', 'How does rain form?', 'intent');
+  });
+
+  it('rejects opposites and swapped roles', () => {
+    rejects(
+      'What are the advantages of remote work?',
+      'What are the disadvantages of remote work?',
+      'opposites',
+    );
+    rejects('What is the best laptop for students?', 'What is the worst laptop for students?', 'opposites');
+    rejects('Is it easy to learn piano?', 'Is it hard to learn piano?', 'opposites');
+    rejects('Do cats chase dogs?', 'Do dogs chase cats?', 'order');
+  });
+
+  it('rejects different quoted text and topic words added or swapped past the limit', () => {
+    rejects('What does "carpe diem" mean?', 'What does "memento mori" mean?', 'quotes');
+    rejects(
+      'How do I delete photos from my phone?',
+      'How do I delete photos from my phone via my laptop?',
+      'coverage',
+    );
+    rejects('How do I paint a wooden fence?', 'How do I repair a metal gate?', 'coverage');
+  });
+
+  it('rejects empty text', () => {
+    assert.equal(confirmMatch('', 'How do I make tea?').reason, 'empty');
+  });
+
+  it('is fast: under a millisecond per pair, even on a busy machine', () => {
+    const started = performance.now();
+    for (let i = 0; i < 2000; i++) confirmMatch('How do I make tea without milk?', `How do I make tea ${i}?`);
+    const micros = ((performance.now() - started) * 1000) / 2000;
+    assert.ok(micros < 1000, `${micros.toFixed(1)} µs per pair`);
+  });
+});
+
+describe('decide', () => {
+  it('needs the threshold, the second stage, and a higher bar for a swapped word', () => {
+    const { threshold, swapThreshold } = SEMANTIC_DEFAULTS;
+    assert.equal(
+      decide(threshold - 0.01, 'How do I make tea?', 'How can I make tea?').reason,
+      'below-threshold',
+    );
+    assert.equal(decide(threshold, 'How do I make tea?', 'How can I make tea?').accept, true);
+    assert.equal(decide(0.99, 'How do I boil 2 eggs?', 'How do I boil 3 eggs?').reason, 'numbers');
+    const swap = ['How do astronauts shower in space?', 'How do astronauts bathe in space?'] as const;
+    assert.equal(decide(swapThreshold - 0.01, ...swap).reason, 'swap-below-threshold');
+    assert.equal(decide(swapThreshold, ...swap).accept, true);
+    assert.equal(decide(0.99, ...swap, { ...SEMANTIC_DEFAULTS, secondStage: false }).accept, true);
+  });
+});
