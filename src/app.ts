@@ -88,7 +88,12 @@ export function createApp(options: AppOptions = {}): App {
       responseTimeoutMs: config.upstream.responseTimeoutMs,
     },
   };
-  const tenancy: TenancyServices = { keys: undefined, limiter: undefined, ledger: undefined };
+  const tenancy: TenancyServices = {
+    keys: undefined,
+    limiter: undefined,
+    ledger: undefined,
+    cache: undefined,
+  };
   const gateway: Gateway = {
     config,
     catalog,

@@ -117,6 +117,12 @@ function applyEnv(
   scalar('NEXUS_BODY_LIMIT_BYTES', ['server', 'bodyLimitBytes'], 'number');
   scalar('NEXUS_ALLOW_PUBLIC', ['server', 'allowUnauthenticatedPublic'], 'boolean');
   scalar('NEXUS_MASTER_KEY', ['auth', 'masterKey'], 'string');
+  scalar('CACHE_ENABLED', ['cache', 'enabled'], 'boolean');
+  scalar('CACHE_TTL_SECONDS', ['cache', 'ttlSeconds'], 'number');
+  scalar('CACHE_MAX_BYTES', ['cache', 'maxBytes'], 'number');
+  scalar('CACHE_STORE', ['cache', 'store'], 'string');
+  scalar('SEMANTIC_CACHE_ENABLED', ['cache', 'semantic', 'enabled'], 'boolean');
+  scalar('SEMANTIC_CACHE_THRESHOLD', ['cache', 'semantic', 'threshold'], 'number');
   scalar('NEXUS_SIGNUP', ['tenancy', 'signup', 'enabled'], 'boolean');
   scalar('NEXUS_SIGNUP_PER_HOUR', ['tenancy', 'signup', 'perHour'], 'number');
   scalar('NEXUS_SIGNUP_REQUEST_QUOTA', ['tenancy', 'signup', 'requestQuota'], 'number');

@@ -140,6 +140,45 @@ export const configSchema = z.strictObject({
       keyPrefix: z.string().min(1).default('nexus:'),
     })
     .prefault({}),
+  /**
+   * The response cache (SPEC §3.3): exact answers keyed by tenant + model + canonical request, in process
+   * (bounded in bytes, least recently used evicted) or on Redis with `REDIS_URL` (shared by replicas); and,
+   * when enabled, the semantic cache beside it.
+   */
+  cache: z
+    .strictObject({
+      /** Answer repeated requests from the cache (seed 004: `cache` defaults to true). Per request: `cache: false`, `Cache-Control: no-store`, `x-nexus-cache: bypass`. */
+      enabled: z.boolean().default(true),
+      /** How long an answer is kept, seconds, unless the request sets `cacheTtl` / `x-nexus-cache-ttl`. */
+      ttlSeconds: z.int().min(60).max(86_400).default(3600),
+      /** The in-process store's size, bytes (serialized entries). */
+      maxBytes: z
+        .int()
+        .min(1024 * 1024)
+        .default(64 * 1024 * 1024),
+      /** Largest answer stored, bytes. */
+      maxEntryBytes: z
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /** Where answers live: `memory` (this process), `redis` (shared; needs `REDIS_URL`), `auto` (redis when `REDIS_URL` is set). */
+      store: z.enum(['auto', 'memory', 'redis']).default('auto'),
+      /** Identical concurrent requests make one upstream call; the others wait for it (and count as hits). */
+      coalesce: z.boolean().default(true),
+      semantic: z
+        .strictObject({
+          /** Opt-in: answer a prompt close enough in meaning to an earlier one of the same partition. */
+          enabled: z.boolean().default(false),
+          /** Override of the matcher's shipped cosine threshold (docs/semantic-cache.md has the measured curve). */
+          threshold: z.number().min(0.5).max(1).optional(),
+          /** Also for conversations of several turns (off: only a single user message, with or without a system prompt). */
+          multiTurn: z.boolean().default(false),
+          /** Also for requests with tools. */
+          tools: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   database: z
     .strictObject({
       /** `postgres://user:password@host:port/database`; when set, PostgreSQL holds tenancy and usage instead of SQLite. */

@@ -50,7 +50,7 @@ export function deliverEmbeddings(shape: ChatShape): EdgeStage {
           totalTokens: response.usage?.total_tokens ?? 0,
         },
         cost: exchange.costUsd ?? 0,
-        cached: false,
+        cached: exchange.cacheHit !== undefined,
         latencyMs: Math.round(performance.now() - exchange.receivedAt),
       },
     });
@@ -74,13 +74,22 @@ export const deliverMessages: EdgeStage = async function deliverMessagesReply(ex
 export function describeServed(exchange: Exchange): void {
   const { response } = exchange;
   const target = exchange.target;
-  if (target !== undefined) {
+  const hit = exchange.cacheHit;
+  if (hit !== undefined) {
+    response.setHeader('x-nexus-provider', headerText(hit.provider));
+    response.setHeader('x-nexus-model', headerText(hit.model));
+  } else if (target !== undefined) {
     response.setHeader('x-nexus-provider', headerText(target.instance.name));
     response.setHeader('x-nexus-model', headerText(target.model));
   }
+  if (exchange.cacheResult !== undefined) {
+    response.setHeader('x-nexus-cache', exchange.cacheResult);
+    if (hit?.similarity !== undefined)
+      response.setHeader('x-nexus-cache-similarity', hit.similarity.toFixed(4));
+  }
   addWarnings(response, exchange.replyWarnings());
   addRateLimitHeaders(response, exchange.rateLimit);
-  if (exchange.costUsd !== undefined && !exchange.streamed) {
+  if (exchange.costUsd !== undefined && (!exchange.streamed || hit !== undefined)) {
     response.setHeader('x-nexus-cost-usd', formatUsd(exchange.costUsd));
   }
   const latencyMs = performance.now() - exchange.receivedAt - exchange.upstreamMs;
@@ -116,7 +125,7 @@ function seed004Chat(exchange: Exchange, completion: ChatCompletion) {
         totalTokens: usage?.total_tokens ?? 0,
       },
       cost: exchange.costUsd ?? 0,
-      cached: false,
+      cached: exchange.cacheHit !== undefined,
       latencyMs: Math.round(performance.now() - exchange.receivedAt),
     },
   };

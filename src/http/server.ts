@@ -16,6 +16,7 @@ import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.t
 import { drainAndSend } from './respond.ts';
 import { type RouteEntry, Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { adminCacheRoutes } from './routes/admin-cache.ts';
 import { adminUsageRoutes } from './routes/admin-usage.ts';
 import { anthropicRoutes } from './routes/anthropic-messages.ts';
 import { openAIRoutes } from './routes/openai.ts';
@@ -48,6 +49,7 @@ export function createHttpServer(gateway: Gateway): Server {
     ...providerAdminRoutes,
     ...adminRoutes,
     ...adminUsageRoutes,
+    ...adminCacheRoutes,
     ...usageRoutes,
     ...seedUsageRoutes,
     ...seedProjectRoutes,

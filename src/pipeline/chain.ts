@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.ts';
 import type { JwtVerifier } from '../tenancy/jwt-verifier.ts';
 import { createAdmitStage } from './admit.ts';
+import { createCacheStage } from './cache.ts';
 import type { Stage } from './compose.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { createDispatchStage } from './dispatch.ts';
@@ -26,6 +27,7 @@ export interface PipelineStages {
   readonly identify: Stage<GatewayRequest>;
   readonly plan: Stage<GatewayRequest>;
   readonly admit: Stage<GatewayRequest>;
+  readonly cache: Stage<GatewayRequest>;
   readonly meter: Stage<GatewayRequest>;
   readonly dispatch: Stage<GatewayRequest>;
 }
@@ -46,6 +48,7 @@ export function createPipelineStages(
     identify: createIdentifyStage(options.masterKey, options.tenancy, options.jwt),
     plan: createPlanStage(dependencies),
     admit: createAdmitStage(options.tenancy),
+    cache: createCacheStage(options.tenancy),
     meter,
     dispatch: createDispatchStage(dependencies),
   };
@@ -70,7 +73,7 @@ export function proxyChain<R extends GatewayRequest>(
     stages.plan,
     stages.admit,
     protocol.deliver,
-    // Slot: cache (a hit answers here, at no cost; a miss stores the completed reply on the way out).
+    stages.cache,
     stages.meter,
     stages.dispatch,
   ];

@@ -24,22 +24,26 @@ export function ledgerRecords(request: GatewayRequest): LedgerRecord[] {
   };
   const streamed = request.streamed;
   const route = request.path;
+  const cacheResult = request.cacheResult ?? null;
   if (request.attempts.length === 0) {
+    // Nothing went upstream: refused by a limit, a bad request, or answered from the cache (its saving noted).
+    const hit = request.cacheHit;
     return [
       {
         requestId,
         attempt: 0,
         createdAt: startedAt,
         ...owner,
-        provider: null,
-        model: requestedModel(request),
+        provider: hit?.provider ?? null,
+        model: hit?.model ?? requestedModel(request),
         route,
         status: request.status,
         errorCode: request.errorCode ?? null,
         ...noTokens,
+        savingsNanoUsd: nanos(hit?.savingsUsd),
         latencyMs: Math.round(performance.now() - request.receivedAt),
         ttftMs: null,
-        cacheResult: null,
+        cacheResult,
         streamed,
         outcome: request.errorCode === undefined ? 'ok' : 'failed',
       },
@@ -58,7 +62,7 @@ export function ledgerRecords(request: GatewayRequest): LedgerRecord[] {
     ...tokensOf(attempt),
     latencyMs: attempt.ms ?? 0,
     ttftMs: null,
-    cacheResult: null,
+    cacheResult,
     streamed,
     outcome: attempt.outcome === 'pending' ? 'cancelled' : attempt.outcome,
   }));

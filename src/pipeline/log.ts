@@ -39,6 +39,7 @@ function accessLine(request: GatewayRequest): Record<string, unknown> {
   if (warnings.length > 0) line.warnings = warnings;
   if (request.streamed) line.stream = true;
   if (request.costUsd !== undefined) line.costUsd = request.costUsd;
+  if (request.cacheResult !== undefined) line.cache = request.cacheResult;
   line.attempts = request.attempts;
   return line;
 }

@@ -1,14 +1,20 @@
+import { Coalescer } from '../cache/coalescer.ts';
+import { MemoryCacheStore } from '../cache/memory-cache-store.ts';
 import type { Config } from '../config/schema.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { LedgerRecord } from '../ledger/usage-record.ts';
 import type { Scope } from '../limits/limit-types.ts';
 import { Limiter } from '../limits/limiter.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type CacheServices, type Flight, keepFlight, sharedFailure } from '../pipeline/cache.ts';
+import { openSemanticMatcher } from '../pipeline/semantic-matcher.ts';
 import type { TenancyServices } from '../pipeline/tenancy.ts';
+import { RedisCacheStore } from '../store/redis/cache-store.ts';
 import { RedisLimitStore } from '../store/redis/limit-store.ts';
 import { createStore, type Store } from '../store/sql/create-store.ts';
 import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
 import {
+  type KeyCachePolicy,
   KeyDirectory,
   type KeyPrincipal,
   type KeySource,
@@ -22,6 +28,7 @@ export interface Services {
   readonly keys: KeyDirectory;
   readonly limiter: Limiter;
   readonly ledger: UsageLedger<LedgerRecord>;
+  readonly cache: CacheServices;
   /** Stops polling, writes the ledger's last records (up to `deadlineMs`), closes Redis and the database. */
   close(deadlineMs: number): Promise<void>;
 }
@@ -73,21 +80,61 @@ export async function openServices(config: Config, log: Logger, tenancy: Tenancy
         log.warn({ err: error, buffered }, 'usage records could not be written; kept and retried'),
     },
   );
+  const cache = await openCache(config, log);
   tenancy.keys = keys;
   tenancy.limiter = limiter;
   tenancy.ledger = ledger;
+  tenancy.cache = cache;
   return {
     store,
     keys,
     limiter,
     ledger,
+    cache,
     async close(deadlineMs) {
       keys.stop();
       const unwritten = await ledger.close(deadlineMs);
       if (unwritten > 0)
         log.error({ unwritten }, 'usage records lost at shutdown: the database did not answer');
-      await Promise.allSettled([limitStore?.close(), store.close()]);
+      await Promise.allSettled([limitStore?.close(), cache.store.close(), store.close()]);
     },
+  };
+}
+
+/**
+ * The response cache: on Redis (shared by replicas) when `cache.store` is `redis`, or `auto` with `REDIS_URL`;
+ * else in this process. An unreachable Redis never fails a request (a miss; an answer not stored); failures are
+ * logged at most once a minute.
+ */
+async function openCache(config: Config, log: Logger): Promise<CacheServices> {
+  const settings = config.cache;
+  const useRedis =
+    settings.store === 'redis' || (settings.store === 'auto' && config.redis.url !== undefined);
+  if (useRedis && config.redis.url === undefined) {
+    throw new Error('cache.store is redis (CACHE_STORE=redis) but REDIS_URL is not set');
+  }
+  let lastWarning = 0;
+  const store =
+    useRedis && config.redis.url !== undefined
+      ? new RedisCacheStore(config.redis.url, {
+          keyPrefix: config.redis.keyPrefix,
+          maxEntryBytes: settings.maxEntryBytes,
+          onError: (operation, error) => {
+            const now = Date.now();
+            if (now - lastWarning < 60_000) return;
+            lastWarning = now;
+            log.warn({ operation, err: error }, 'the response cache on Redis failed: requests go upstream');
+          },
+        })
+      : new MemoryCacheStore({ maxBytes: settings.maxBytes, maxEntryBytes: settings.maxEntryBytes });
+  const semantic = settings.semantic.enabled ? openSemanticMatcher(settings.semantic) : undefined;
+  return {
+    settings,
+    store,
+    coalescer: settings.coalesce
+      ? new Coalescer<Flight>({ keepWhile: keepFlight, sharedFailure })
+      : undefined,
+    semantic,
   };
 }
 
@@ -172,11 +219,20 @@ function storeKeySource(
           expiresAt: key.expiresAt,
           scopes,
           providerKeys: tenant?.providerKeys ?? null,
+          cache: keyCachePolicy(key.metadata.cache),
         };
       });
       return { keys: principals, tenants };
     },
   };
+}
+
+/** A key's `metadata.cache`: `false` or `"off"`, `"exact"` (or `true`), `"semantic"`; anything else: the gateway's. */
+function keyCachePolicy(value: unknown): KeyCachePolicy | undefined {
+  if (value === false || value === 'off') return 'off';
+  if (value === true || value === 'exact') return 'exact';
+  if (value === 'semantic') return 'semantic';
+  return undefined;
 }
 
 function scope(kind: Scope['kind'], id: string, limits: Limits, budget: Budget): Scope {

@@ -20,7 +20,14 @@ export interface KeyPrincipal {
    * in place of the gateway's keys; null when the project brought none.
    */
   readonly providerKeys: ProviderKeys | null;
+  /**
+   * The key's cache policy, from its metadata's `cache`: `off` (never cached), `exact`, or `semantic` (the
+   * semantic cache too, where the gateway has it); undefined: the gateway's settings.
+   */
+  readonly cache?: KeyCachePolicy | undefined;
 }
+
+export type KeyCachePolicy = 'off' | 'exact' | 'semantic';
 
 /**
  * What a caller without a key of its own acts under when a token names its org and project (auth.jwt): the

@@ -25,8 +25,10 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     },
   });
   // An in-memory store per gateway unless the test names one: no file left behind, no state shared by tests.
+  // The response cache is off unless the test turns it on: most tests send the same request again and again
+  // to see what the upstream does with it.
   const app = createApp({
-    env: { PORT: '0', LOG_LEVEL: 'info', NEXUS_DATA_DIR: ':memory:', ...env },
+    env: { PORT: '0', LOG_LEVEL: 'info', NEXUS_DATA_DIR: ':memory:', CACHE_ENABLED: 'false', ...env },
     logDestination: sink,
   });
   const address = await app.listen();

@@ -37,7 +37,8 @@ export async function startNexus(
 ): Promise<NexusProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    // The response cache is off unless the test turns it on (as in startGateway).
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', CACHE_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -52,14 +52,26 @@ export class TenantFixture {
   readonly upstreamKey = 'sk-upstream-tenant-fixture';
   readonly encryptionKey = randomBytes(32).toString('base64');
   readonly secrets: string[] = [];
+  readonly #env: Record<string, string>;
   #gateway: TestGateway | undefined;
   #fake: FakeOpenAI | undefined;
+
+  /** `env`: settings of the gateway beyond the fixture's own (e.g. `CACHE_ENABLED`). */
+  constructor(env: Record<string, string> = {}) {
+    this.#env = env;
+  }
 
   get gateway(): TestGateway {
     return this.#gateway!;
   }
 
-  async start(): Promise<void> {
+  /** The fake OpenAI upstream. */
+  get fake(): FakeOpenAI {
+    return this.#fake!;
+  }
+
+  /** `env`: more settings for this start (another provider's fake, say). */
+  async start(env: Record<string, string> = {}): Promise<void> {
     this.#fake = await startFakeOpenAI();
     this.#gateway = await startGateway({
       NEXUS_MASTER_KEY: this.masterKey,
@@ -67,6 +79,8 @@ export class TenantFixture {
       OPENAI_API_KEY: this.upstreamKey,
       OPENAI_BASE_URL: this.#fake.url,
       NEXUS_ENCRYPTION_KEY: this.encryptionKey,
+      ...this.#env,
+      ...env,
     });
   }
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { NexusError } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/openai-types.ts';
-import type { Operation } from '../../pipeline/request.ts';
 import { formatPath, validateChatRequest, validateEmbeddingsRequest } from '../../core/validate-request.ts';
+import type { Operation } from '../../pipeline/request.ts';
 import { deliverChat, deliverEmbeddings } from '../deliver.ts';
 import type { Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';

@@ -48,6 +48,7 @@ function everyDay(groups: readonly UsageGroup[], from: number, nowMs: number) {
           completionTokens: 0,
           costNanoUsd: 0n,
           savingsNanoUsd: 0n,
+          cacheHits: 0,
         },
       ),
     });
@@ -197,7 +198,7 @@ export const seedUsageRoutes: readonly Route[] = [
 
 /**
  * Seed 000's public savings counter: totals over every tenant, and requests per UTC day for a week. Cache hits
- * are answers that needed no upstream call; Nexus has no response cache yet, so the count is 0 until it does.
+ * are answers that needed no upstream call (exact or semantic).
  */
 async function publicStats(gateway: Gateway, nowMs: number) {
   const from = startOfUtcDay(nowMs) - (graphDays - 1) * dayMs;
@@ -205,14 +206,15 @@ async function publicStats(gateway: Gateway, nowMs: number) {
   const [all, week] = await fromStore(
     Promise.all([store.usage.aggregate({}), store.usage.aggregate({ from, groupBy: 'day' })]),
   );
+  const hitsByDay = new Map(week.groups.map((group) => [group.group, group.cacheHits]));
   return {
     total_requests: all.requests,
-    cache_hits: 0,
+    cache_hits: all.cacheHits,
     savings_usd: nanoUsdToUsd(all.savingsNanoUsd),
     graph_data: everyDay(week.groups, from, nowMs).map((day) => ({
       date: day.date,
       requests: day.requests,
-      cache_hits: 0,
+      cache_hits: hitsByDay.get(day.date) ?? 0,
     })),
   };
 }

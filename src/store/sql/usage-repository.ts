@@ -34,6 +34,7 @@ const totals = {
   completion_tokens: sql<number>`coalesce(sum(completion_tokens), 0)`,
   cost: sql<string>`cast(coalesce(sum(cost_nano_usd), 0) as text)`,
   savings: sql<string>`cast(coalesce(sum(savings_nano_usd), 0) as text)`,
+  cache_hits: sql<number>`coalesce(sum(case when cache_result in ('HIT', 'HIT-SEMANTIC') then 1 else 0 end), 0)`,
 };
 
 // Integer division: both dialects truncate, and created_at is never negative, so this is the UTC day number.
@@ -192,6 +193,7 @@ function selectTotals() {
     totals.completion_tokens.as('completion_tokens'),
     totals.cost.as('cost'),
     totals.savings.as('savings'),
+    totals.cache_hits.as('cache_hits'),
   ] as const;
 }
 
@@ -202,6 +204,7 @@ interface TotalsRow {
   completion_tokens: number | string;
   cost: string;
   savings: string;
+  cache_hits: number | string;
 }
 
 // Number(): PostgreSQL returns sum(integer) as bigint (a number here) and sum(bigint) as numeric (a string).
@@ -213,6 +216,7 @@ function totalsFromRow(row: TotalsRow): UsageTotals {
     completionTokens: Number(row.completion_tokens),
     costNanoUsd: BigInt(row.cost),
     savingsNanoUsd: BigInt(row.savings),
+    cacheHits: Number(row.cache_hits),
   };
 }
 

@@ -43,6 +43,8 @@ export interface UsageTotals {
   readonly costNanoUsd: bigint;
   /** Exact sum in nano-USD. */
   readonly savingsNanoUsd: bigint;
+  /** Requests answered from the response cache (exact or semantic). */
+  readonly cacheHits: number;
 }
 
 export interface UsageGroup extends UsageTotals {

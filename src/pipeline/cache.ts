@@ -1,0 +1,585 @@
+import { cacheKey, notCacheableReason, tenantPartition } from '../cache/cache-key.ts';
+import { type CachePolicy, parseCachePolicy } from '../cache/cache-policy.ts';
+import type {
+  AnthropicMessageBody,
+  CachedEntry,
+  CachedUsage,
+  CacheKey,
+  CacheKind,
+  CacheStore,
+} from '../cache/cache-types.ts';
+import type { Coalescer } from '../cache/coalescer.ts';
+import type { SemanticMatcher } from '../cache/semantic/semantic-matcher.ts';
+import { AnthropicStreamAccumulator, ChatStreamAccumulator } from '../cache/stream-accumulator.ts';
+import { StreamFanout } from '../cache/stream-fanout.ts';
+import { replayAnthropicMessage, replayChatCompletion } from '../cache/stream-replay.ts';
+import type { Config } from '../config/schema.ts';
+import { isNexusError } from '../core/errors.ts';
+import type { ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, Usage } from '../core/openai-types.ts';
+import type { NativeEvent, StreamBatch, StreamEvent } from '../providers/types.ts';
+import type { Stage } from './compose.ts';
+import type { GatewayRequest, MessagesBatch, Operation, Reply, ReplyStream } from './request.ts';
+import { semanticPartition, semanticPrompt } from './semantic-prompt.ts';
+import type { TenancyServices } from './tenancy.ts';
+
+/** The cache's parts, opened with the other state layers (services/open-services.ts). */
+export interface CacheServices {
+  readonly settings: Config['cache'];
+  readonly store: CacheStore;
+  /** Identical concurrent requests share one upstream call; absent when `cache.coalesce` is off. */
+  readonly coalescer: Coalescer<Flight> | undefined;
+  /** The semantic matcher when `cache.semantic.enabled`. */
+  readonly semantic: SemanticMatcher | undefined;
+}
+
+/**
+ * What a request that led a coalesced flight leaves for the identical requests that waited on it: its stored
+ * answer, its stream to follow from the start, or nothing to share (its answer could not be cached; each
+ * waiting request then makes its own call).
+ */
+export type Flight =
+  | { readonly kind: 'entry'; readonly entry: CachedEntry }
+  | {
+      readonly kind: 'stream';
+      readonly fanout: StreamFanout<StreamBatch> | StreamFanout<MessagesBatch>;
+      readonly provider: string;
+      readonly model: string;
+      /** What the leader's answer cost, once its stream is over. */
+      readonly costUsd: () => number;
+    }
+  | { readonly kind: 'none' };
+
+/** One request as the cache sees it. */
+interface Lookup {
+  readonly key: CacheKey;
+  readonly kind: CacheKind;
+  readonly policy: CachePolicy;
+  /** Same key, same shape of answer: a stream follows a stream, JSON waits for JSON. */
+  readonly flightKey: string;
+  /** The semantic partition and prompt, when this request may use the semantic cache. */
+  readonly semantic: { readonly partition: string; readonly prompt: string } | undefined;
+}
+
+/**
+ * The cache stage (SPEC §3.3), between deliver and meter: a request that may be cached is looked up by its
+ * exact key (tenant partition + kind + model + canonical body: `cache/cache-key.ts`), then, when enabled, by
+ * meaning (`cache/semantic/`). A hit is the reply, at no cost (`costUsd` 0, its original cost counted as a
+ * saving), and nothing goes upstream. On a miss the request goes on to meter and dispatch, and its answer is
+ * stored on the way out when it is complete and successful: a reply in one piece at once, a stream only after
+ * it ended normally (a cut, failed or abandoned stream never is). Identical requests in flight at the same
+ * time are coalesced: one leads, the others wait for its answer (JSON) or follow its stream from the first
+ * byte, and count as hits. The store never fails a request: an unreachable Redis is a miss.
+ */
+export function createCacheStage(tenancy: TenancyServices): Stage<GatewayRequest> {
+  return async function cache(request, next) {
+    const services = tenancy.cache;
+    const lookup = services === undefined ? undefined : lookupOf(request, services);
+    if (services === undefined || lookup === undefined) return next();
+    const { policy } = lookup;
+    if (!policy.read) {
+      request.cacheResult = 'BYPASS';
+      await next();
+      if (policy.write) remember(request, services, lookup);
+      return;
+    }
+    request.cacheResult = 'MISS';
+    const entry = await services.store.get(lookup.key);
+    if (entry !== undefined) return answerFromEntry(request, entry, 'HIT');
+    const semantic = lookup.semantic === undefined ? undefined : await semanticHit(services, lookup);
+    if (semantic !== undefined)
+      return answerFromEntry(request, semantic.entry, 'HIT-SEMANTIC', semantic.similarity);
+    const coalescer = services.coalescer;
+    if (coalescer === undefined) {
+      await next();
+      remember(request, services, lookup);
+      return;
+    }
+    const flight = await coalescer.run(lookup.flightKey, () => lead(request, next, services, lookup), {
+      signal: request.signal,
+    });
+    if (flight.role === 'leader') return;
+    if (!follow(request, flight.value)) {
+      await next();
+      remember(request, services, lookup);
+    }
+  };
+}
+
+/** The request's key, policy and partitions, or undefined when it is not one the cache answers. */
+function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | undefined {
+  const { operation, principal } = request;
+  if (operation === undefined || principal === undefined) return undefined;
+  const settings = services.settings;
+  const keyPolicy = principal.kind === 'key' ? principal.key.cache : undefined;
+  if (keyPolicy === 'off') return undefined;
+  const kind: CacheKind = operation.kind;
+  const body = operation.body as Readonly<Record<string, unknown>>;
+  const endpoint = operation.kind === 'messages' ? operation.endpoint : undefined;
+  if (notCacheableReason(kind, body, endpoint) !== undefined) return undefined;
+  const { value: policy, warnings } = parseCachePolicy(
+    operation.kind === 'messages' ? {} : { ...operation.cacheOptions },
+    request.headers,
+    { enabled: settings.enabled, ttlSeconds: settings.ttlSeconds },
+  );
+  for (const warning of warnings) request.warnings.push(warning);
+  if (!policy.read && !policy.write) {
+    request.cacheResult = 'BYPASS';
+    return undefined;
+  }
+  const model = operation.kind === 'messages' ? operation.request.model : operation.body.model;
+  const tenant = tenantPartition(
+    principal.kind === 'key'
+      ? { kind: 'key', orgId: principal.key.orgId, projectId: principal.key.projectId }
+      : principal,
+  );
+  const key = cacheKey({ tenant, kind, model, body });
+  const semanticOn =
+    services.semantic !== undefined && (keyPolicy === 'semantic' || settings.semantic.enabled);
+  const prompt = semanticOn ? semanticPrompt(operation, settings.semantic) : undefined;
+  return {
+    key,
+    kind,
+    policy,
+    flightKey: `${key.tenant}\u0000${key.digest}\u0000${request.streamed ? 'stream' : 'json'}`,
+    semantic:
+      prompt === undefined
+        ? undefined
+        : { partition: semanticPartition(tenant, kind, model, operation), prompt },
+  };
+}
+
+/** The stored answer of the nearest earlier prompt of the same partition, when the matcher accepts it. */
+async function semanticHit(
+  services: CacheServices,
+  lookup: Lookup,
+): Promise<{ entry: CachedEntry; similarity: number } | undefined> {
+  const matcher = services.semantic;
+  const semantic = lookup.semantic;
+  if (matcher === undefined || semantic === undefined) return undefined;
+  const found = await matcher.lookup(semantic.partition, semantic.prompt);
+  const hit = found.hit;
+  if (hit === undefined) return undefined;
+  const entry = await services.store.get({ tenant: lookup.key.tenant, digest: hit.id });
+  if (entry === undefined || entry.kind !== lookup.kind) {
+    // Its answer expired or was purged: the prompt goes too.
+    matcher.forget(semantic.partition, hit.id);
+    return undefined;
+  }
+  return { entry, similarity: hit.similarity };
+}
+
+/** Runs the request as the flight's leader and says what the requests waiting on it may share. */
+async function lead(
+  request: GatewayRequest,
+  next: () => Promise<void>,
+  services: CacheServices,
+  lookup: Lookup,
+): Promise<Flight> {
+  await next();
+  const reply = request.reply;
+  if (reply === undefined) return { kind: 'none' };
+  if (reply.kind === 'chat-stream' || reply.kind === 'messages-stream') {
+    const fanout = recordStream(request, reply, services, lookup, true);
+    const target = request.target;
+    if (fanout === undefined || target === undefined) return { kind: 'none' };
+    return {
+      kind: 'stream',
+      fanout,
+      provider: target.instance.name,
+      model: target.model,
+      costUsd: () => request.costUsd ?? 0,
+    };
+  }
+  const entry = entryOf(request, lookup);
+  if (entry === undefined) return { kind: 'none' };
+  if (lookup.policy.write) store(services, lookup, entry);
+  return { kind: 'entry', entry };
+}
+
+/**
+ * A waiting request takes the leader's answer: its stored answer as a hit, or its stream from the first
+ * batch. False when there is nothing to share (or the stream can no longer be joined from its start).
+ */
+function follow(request: GatewayRequest, flight: Flight): boolean {
+  if (flight.kind === 'none') return false;
+  if (flight.kind === 'entry') {
+    answerFromEntry(request, flight.entry, 'HIT');
+    return true;
+  }
+  const subscription = flight.fanout.subscribe(request.signal);
+  if (subscription === undefined) return false;
+  const wantsUsage = wantsUsageChunk(request.operation);
+  const hit = { provider: flight.provider, model: flight.model, savingsUsd: 0 };
+  request.cacheResult = 'HIT';
+  request.cacheHit = hit;
+  request.costUsd = 0;
+  const stream = new FollowedStream<StreamBatch | MessagesBatch>(
+    subscription as AsyncIterator<StreamBatch | MessagesBatch>,
+    (batch) => (request.operation?.kind === 'chat' ? usageShownAs(batch as StreamBatch, wantsUsage) : batch),
+  );
+  // The leader's cost is known once its stream is over, which is before a follower's ends.
+  stream.onEnd(() => {
+    request.cacheHit = { ...hit, savingsUsd: flight.costUsd() };
+  });
+  request.reply =
+    request.operation?.kind === 'chat'
+      ? { kind: 'chat-stream', stream: stream as ReplyStream<StreamBatch> }
+      : { kind: 'messages-stream', stream: stream as ReplyStream<MessagesBatch> };
+  return true;
+}
+
+/** Stores the request's answer on the way out (a stream once it has ended normally). */
+function remember(request: GatewayRequest, services: CacheServices, lookup: Lookup): void {
+  const reply = request.reply;
+  if (reply === undefined) return;
+  if (reply.kind === 'chat-stream' || reply.kind === 'messages-stream') {
+    recordStream(request, reply, services, lookup, false);
+    return;
+  }
+  const entry = entryOf(request, lookup);
+  if (entry !== undefined) store(services, lookup, entry);
+}
+
+/** Stores an entry (and its prompt for the semantic cache) without holding the reply up. */
+function store(services: CacheServices, lookup: Lookup, entry: CachedEntry): void {
+  void services.store.set(lookup.key, entry, lookup.policy.ttlSeconds);
+  const semantic = lookup.semantic;
+  if (semantic !== undefined && services.semantic !== undefined) {
+    services.semantic.remember(semantic.partition, lookup.key.digest, semantic.prompt).catch(() => {});
+  }
+}
+
+/** The entry for a reply in one piece, or undefined when it failed. */
+function entryOf(request: GatewayRequest, lookup: Lookup): CachedEntry | undefined {
+  const reply = request.reply;
+  const target = request.target;
+  if (reply === undefined || target === undefined || request.errorCode !== undefined) return undefined;
+  const common = {
+    tenant: lookup.key.tenant,
+    provider: target.instance.name,
+    model: target.model,
+    usage: cachedUsage(request.served?.usage),
+    costUsd: request.costUsd ?? 0,
+    createdAt: Date.now(),
+  };
+  switch (reply.kind) {
+    case 'chat':
+      return { ...common, kind: 'chat', body: reply.result.completion };
+    case 'embeddings':
+      return { ...common, kind: 'embeddings', body: reply.result.response };
+    case 'messages': {
+      const body = typeof reply.body === 'string' ? parseMessage(reply.body) : reply.body;
+      return body === undefined
+        ? undefined
+        : { ...common, kind: 'messages', body: body as AnthropicMessageBody };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function parseMessage(text: string): AnthropicMessageBody | undefined {
+  try {
+    const parsed = JSON.parse(text) as AnthropicMessageBody;
+    return parsed?.type === 'message' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cachedUsage(usage: Usage | undefined): CachedUsage {
+  return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: usage?.completion_tokens ?? 0 };
+}
+
+/**
+ * Puts a recorder on the request's stream: every batch goes to the client as before (and, for a flight's
+ * leader, to the requests following it); when the stream has ended normally and the accumulated answer is
+ * whole, it is stored. Returns the fanout the followers read.
+ */
+function recordStream(
+  request: GatewayRequest,
+  reply: Extract<Reply, { kind: 'chat-stream' | 'messages-stream' }>,
+  services: CacheServices,
+  lookup: Lookup,
+  shared: boolean,
+): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined {
+  const save = (answer: ChatCompletion | AnthropicMessageBody | undefined) => {
+    if (!lookup.policy.write || answer === undefined || request.errorCode !== undefined) return;
+    const target = request.target;
+    if (target === undefined) return;
+    const common = {
+      tenant: lookup.key.tenant,
+      provider: target.instance.name,
+      model: target.model,
+      usage: cachedUsage(request.served?.usage),
+      costUsd: request.costUsd ?? 0,
+      createdAt: Date.now(),
+    };
+    store(
+      services,
+      lookup,
+      reply.kind === 'chat-stream'
+        ? { ...common, kind: 'chat', body: answer as ChatCompletion }
+        : { ...common, kind: 'messages', body: answer as AnthropicMessageBody },
+    );
+  };
+  if (reply.kind === 'chat-stream') {
+    const fanout = shared ? new StreamFanout<StreamBatch>() : undefined;
+    const accumulator = lookup.policy.write ? new ChatStreamAccumulator() : undefined;
+    const recorder = new RecordingStream<StreamBatch>(reply.stream, fanout, (batch) => {
+      if (accumulator === undefined) return;
+      for (const event of batch) accumulator.add(event.chunk);
+    });
+    recorder.onComplete(() => save(accumulator?.result()));
+    request.reply = { kind: 'chat-stream', stream: recorder };
+    return fanout;
+  }
+  const fanout = shared ? new StreamFanout<MessagesBatch>() : undefined;
+  const accumulator = lookup.policy.write ? new AnthropicStreamAccumulator() : undefined;
+  const recorder = new RecordingStream<MessagesBatch>(reply.stream, fanout, (batch) => {
+    if (accumulator === undefined) return;
+    for (const event of batch) accumulator.add(JSON.parse(event.data) as { type: string });
+  });
+  recorder.onComplete(() => save(accumulator?.result()));
+  request.reply = { kind: 'messages-stream', stream: recorder };
+  return fanout;
+}
+
+/** Answers the request from a stored entry: the reply in the shape asked for, at no cost. */
+function answerFromEntry(
+  request: GatewayRequest,
+  entry: CachedEntry,
+  result: 'HIT' | 'HIT-SEMANTIC',
+  similarity?: number,
+): void {
+  const reply = replyFromEntry(request, entry);
+  if (reply === undefined) return;
+  request.cacheResult = result;
+  request.cacheHit = { provider: entry.provider, model: entry.model, savingsUsd: entry.costUsd, similarity };
+  request.costUsd = 0;
+  request.reply = reply;
+}
+
+function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | undefined {
+  const streamed = request.streamed;
+  switch (entry.kind) {
+    case 'chat': {
+      if (!streamed) return { kind: 'chat', result: { completion: entry.body, raw: undefined } };
+      const chunks = replayChatCompletion(entry.body, { includeUsage: wantsUsageChunk(request.operation) });
+      const events: StreamEvent[] = chunks.map((chunk) => ({ chunk, raw: undefined }));
+      return { kind: 'chat-stream', stream: new ReplayedStream<StreamBatch>([batchOf(events, true)]) };
+    }
+    case 'embeddings':
+      return { kind: 'embeddings', result: { response: entry.body as EmbeddingsResponse, raw: undefined } };
+    case 'messages': {
+      if (!streamed) return { kind: 'messages', body: entry.body as never };
+      const events: NativeEvent[] = replayAnthropicMessage(entry.body).map((event) => ({
+        event: event.type,
+        data: JSON.stringify(event),
+      }));
+      return { kind: 'messages-stream', stream: new ReplayedStream<MessagesBatch>([events]) };
+    }
+  }
+}
+
+function batchOf(events: StreamEvent[], complete: boolean): StreamBatch {
+  return complete ? Object.assign(events, { complete: true as const }) : events;
+}
+
+/** Whether a streamed chat request asked for the final usage chunk (`stream_options.include_usage`). */
+function wantsUsageChunk(operation: Operation | undefined): boolean {
+  if (operation?.kind !== 'chat') return false;
+  const options = operation.body.stream_options as { include_usage?: unknown } | null | undefined;
+  return options?.include_usage === true;
+}
+
+/**
+ * A leader's batch as a follower sees it: the usage chunk shown or hidden as the follower asked (the leader's
+ * client may have asked otherwise). Only a batch that carried usage holds such a chunk.
+ */
+function usageShownAs(batch: StreamBatch, wantsUsage: boolean): StreamBatch {
+  if (batch.usage === undefined) return batch;
+  const events = batch.map((event): StreamEvent => {
+    if (!isUsageChunk(event)) return event;
+    return wantsUsage
+      ? { chunk: event.chunk, raw: event.raw }
+      : { chunk: event.chunk, raw: event.raw, hidden: true };
+  });
+  return Object.assign(events, {
+    ...(batch.complete === true ? { complete: true as const } : {}),
+    usage: batch.usage,
+  });
+}
+
+function isUsageChunk(event: StreamEvent): boolean {
+  if (event.hidden === true) return true;
+  const chunk: ChatCompletionChunk = event.chunk;
+  return chunk.choices.length === 0 && chunk.usage != null;
+}
+
+/** A stream whose ends callbacks run once. */
+abstract class EndingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
+  #ended = false;
+  #onEnd: Array<() => void> = [];
+
+  onEnd(callback: () => void): void {
+    if (this.#ended) callback();
+    else this.#onEnd.push(callback);
+  }
+
+  protected end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const callback of this.#onEnd) callback();
+    this.#onEnd = [];
+  }
+
+  abstract next(): Promise<IteratorResult<B, undefined>>;
+
+  async return(): Promise<IteratorResult<B, undefined>> {
+    this.end();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<B> {
+    return this;
+  }
+}
+
+/** A cached answer's batches, replayed. */
+class ReplayedStream<B> extends EndingStream<B> {
+  readonly #batches: B[];
+
+  constructor(batches: B[]) {
+    super();
+    this.#batches = batches;
+  }
+
+  async next(): Promise<IteratorResult<B, undefined>> {
+    const batch = this.#batches.shift();
+    if (batch !== undefined) return { done: false, value: batch };
+    this.end();
+    return { done: true, value: undefined };
+  }
+}
+
+/** A leader's stream as one follower reads it. */
+class FollowedStream<B> extends EndingStream<B> {
+  readonly #source: AsyncIterator<B>;
+  readonly #map: (batch: B) => B;
+
+  constructor(source: AsyncIterator<B>, map: (batch: B) => B) {
+    super();
+    this.#source = source;
+    this.#map = map;
+  }
+
+  async next(): Promise<IteratorResult<B, undefined>> {
+    try {
+      const next = await this.#source.next();
+      if (next.done === true) {
+        this.end();
+        return { done: true, value: undefined };
+      }
+      return { done: false, value: this.#map(next.value) };
+    } catch (error) {
+      this.end();
+      throw error;
+    }
+  }
+
+  override async return(): Promise<IteratorResult<B, undefined>> {
+    await this.#source.return?.();
+    return super.return();
+  }
+}
+
+/**
+ * The request's own stream, passed through unchanged, with each batch shown to `observe` (and to the followers'
+ * fanout); `onComplete` runs when it ended normally. A stream that breaks, or that its client stops reading,
+ * never completes; its followers then get the same error, or are told it was abandoned.
+ */
+class RecordingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
+  readonly #source: ReplyStream<B>;
+  readonly #iterator: AsyncIterator<B>;
+  readonly #fanout: StreamFanout<B> | undefined;
+  readonly #observe: (batch: B) => void;
+  #complete: (() => void) | undefined;
+  #broken = false;
+  #finished = false;
+
+  constructor(source: ReplyStream<B>, fanout: StreamFanout<B> | undefined, observe: (batch: B) => void) {
+    this.#source = source;
+    this.#iterator = source[Symbol.asyncIterator]();
+    this.#fanout = fanout;
+    this.#observe = observe;
+  }
+
+  onEnd(callback: () => void): void {
+    this.#source.onEnd(callback);
+  }
+
+  onComplete(callback: () => void): void {
+    this.#complete = callback;
+  }
+
+  async next(): Promise<IteratorResult<B, undefined>> {
+    let next: IteratorResult<B, unknown>;
+    try {
+      next = await this.#iterator.next();
+    } catch (error) {
+      this.#broken = true;
+      this.#finish(() => this.#fanout?.fail(error));
+      throw error;
+    }
+    if (next.done === true) {
+      this.#finish(() => {
+        this.#fanout?.end();
+        if (!this.#broken) this.#complete?.();
+      });
+      return { done: true, value: undefined };
+    }
+    const batch = next.value;
+    try {
+      this.#observe(batch);
+    } catch {
+      // An answer that cannot be read back whole is not stored; the client still gets every byte.
+      this.#broken = true;
+    }
+    this.#fanout?.push(batch);
+    return { done: false, value: batch };
+  }
+
+  async return(): Promise<IteratorResult<B, undefined>> {
+    this.#broken = true;
+    this.#finish(() => this.#fanout?.fail(new Error('the stream being followed was abandoned')));
+    await this.#iterator.return?.();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<B> {
+    return this;
+  }
+
+  #finish(action: () => void): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    action();
+  }
+}
+
+/** A stream flight stays joinable while the leader's stream runs; an answer in one piece is stored by then. */
+export function keepFlight(flight: Flight): Promise<unknown> {
+  return flight.kind === 'stream' ? flight.fanout.done : Promise.resolve();
+}
+
+/** A failure every identical request would meet too (its body is refused): followers get it at once. */
+export function sharedFailure(error: unknown): boolean {
+  return (
+    isNexusError(error) &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.status !== 408 &&
+    error.status !== 429
+  );
+}
