@@ -87,6 +87,25 @@ describe('second-stage check', () => {
     rejects('How do I paint a wooden fence?', 'How do I repair a metal gate?', 'coverage');
   });
 
+  it('rejects the reader against a group, but not the generic you of a how-to question', () => {
+    rejects('Why do you like jazz?', 'Why do we like jazz?', 'person');
+    accepts('How do I fix a flat tyre?', 'How do you fix a flat tyre?');
+    accepts('How can one fix a flat tyre?', 'How do you fix a flat tyre?');
+  });
+
+  it('marks a swap of verbs in a verb frame apart from a swap of nouns', () => {
+    const verbs = confirmMatch('How do I raise my savings rate?', 'How can I increase my savings rate?');
+    assert.equal(verbs.accept, true);
+    assert.equal(verbs.swappedWords, 1);
+    assert.equal(verbs.swappedVerbs, true);
+    const nouns = confirmMatch(
+      'How do I become a nurse in the army?',
+      'How do I become a pilot in the army?',
+    );
+    assert.equal(nouns.accept, true);
+    assert.equal(nouns.swappedVerbs, false);
+  });
+
   it('rejects empty text', () => {
     assert.equal(confirmMatch('', 'How do I make tea?').reason, 'empty');
   });
@@ -100,7 +119,7 @@ describe('second-stage check', () => {
 });
 
 describe('decide', () => {
-  it('needs the threshold, the second stage, and a higher bar for a swapped word', () => {
+  it('needs the threshold, the second stage, and a higher bar for a swapped word outside a verb frame', () => {
     const { threshold, swapThreshold } = SEMANTIC_DEFAULTS;
     assert.equal(
       decide(threshold - 0.01, 'How do I make tea?', 'How can I make tea?').reason,
@@ -112,5 +131,13 @@ describe('decide', () => {
     assert.equal(decide(swapThreshold - 0.01, ...swap).reason, 'swap-below-threshold');
     assert.equal(decide(swapThreshold, ...swap).accept, true);
     assert.equal(decide(0.99, ...swap, { ...SEMANTIC_DEFAULTS, secondStage: false }).accept, true);
+    const verbs = ['How do I raise my savings rate?', 'How can I increase my savings rate?'] as const;
+    assert.equal(
+      decide(threshold, ...verbs).accept,
+      true,
+      'a verb swapped in its frame needs only the threshold',
+    );
+    const nouns = ['How do I become a nurse in the army?', 'How do I become a pilot in the army?'] as const;
+    assert.equal(decide(swapThreshold - 0.01, ...nouns).reason, 'swap-below-threshold');
   });
 });

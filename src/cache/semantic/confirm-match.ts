@@ -1,4 +1,4 @@
-import { lightWords, opposites } from './match-words.ts';
+import { firstPlural, lightWords, opposites, secondPerson, verbFrame } from './match-words.ts';
 import { featuresOf, type Intent, sameWord, stem, type TextFeatures } from './text-features.ts';
 
 /** The rule that rejected a candidate, a stable code for logs and metrics. */
@@ -12,6 +12,7 @@ export type MatchRule =
   | 'opposites'
   | 'quotes'
   | 'order'
+  | 'person'
   | 'coverage';
 
 export interface MatchVerdict {
@@ -19,6 +20,13 @@ export interface MatchVerdict {
   readonly reason: 'accepted' | MatchRule;
   /** On an accept: how many topic words of the query were swapped for others (0 when all match). */
   readonly swappedWords?: number;
+  /**
+   * On an accept with swapped words: whether every swapped word, on both sides, stands where English puts a
+   * verb (`how do I raise…` / `how can I increase…`). A verb swapped for another in the same frame is usually
+   * a synonym the embedding already judged; a noun swapped for a noun is more often another thing of the same
+   * kind (`doctor` / `soldier`), so `decide` asks more of it.
+   */
+  readonly swappedVerbs?: boolean;
   /** What differed, for a log line (e.g. `numbers 2015 vs 2014`). */
   readonly detail?: string;
 }
@@ -77,6 +85,28 @@ function rolesSwapped(a: TextFeatures, b: TextFeatures): boolean {
   return different + left.length <= 1 && !symmetric(a.words);
 }
 
+/**
+ * Whether the topic word `stemmed` stands where English puts a verb: right after a subject pronoun, `to`, a
+ * modal or auxiliary (`how do I raise…`, `what is the best way to curb…`, `how can it be fixed`).
+ */
+function inVerbFrame(features: TextFeatures, stemmed: string): boolean {
+  const at = features.stems.indexOf(stemmed);
+  return at > 0 && verbFrame.has(features.words[at - 1]!);
+}
+
+/**
+ * The reader against a group (`why do you love cats` / `why do we love cats`): one text speaks to the reader and
+ * not of `we`, the other of `we` and not to the reader. `I` / `you` / `one` in how-to questions are left alone:
+ * there they all mean anyone (`how do I…` = `how do you…`).
+ */
+function personChanged(a: TextFeatures, b: TextFeatures): boolean {
+  const has = (features: TextFeatures, set: ReadonlySet<string>) =>
+    features.words.some((word) => set.has(word));
+  const you = (features: TextFeatures) => has(features, secondPerson) && !has(features, firstPlural);
+  const we = (features: TextFeatures) => has(features, firstPlural) && !has(features, secondPerson);
+  return (you(a) && we(b)) || (we(a) && you(b));
+}
+
 /** A lower-case word and its singular, for the opposites list. */
 function wordSet(features: TextFeatures): Set<string> {
   const set = new Set(features.words);
@@ -103,8 +133,8 @@ function opposed(a: TextFeatures, b: TextFeatures): string | undefined {
  * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
  * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
  * different numbers or years, different units, one negated and one not, a name in one missing from the other,
- * different question words (how vs why vs when…), opposite words (best vs worst, men vs women), and topic words
- * of one missing from the other beyond `maxUnmatchedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
+ * different question words (how vs why vs when…), opposite words (best vs worst, men vs women), the reader
+ * against a group (you vs we), and topic words of one missing from the other beyond `maxSwappedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
  */
 export function confirmMatch(
   queryText: string,
@@ -136,6 +166,7 @@ export function confirmMatch(
     return reject('quotes', `${query.quotes.join('|')} vs ${candidate.quotes.join('|')}`);
   }
   if (rolesSwapped(query, candidate)) return reject('order', 'same words, roles swapped');
+  if (personChanged(query, candidate)) return reject('person', 'you vs we');
   const onlyQuery = unmatched(query.content, candidate).filter((word) => !light(word));
   const onlyCandidate = unmatched(candidate.content, query).filter((word) => !light(word));
   const swapped = onlyQuery.length > 0 && onlyCandidate.length > 0;
@@ -143,5 +174,15 @@ export function confirmMatch(
   if (extra > 0 && (!swapped || Math.max(onlyQuery.length, onlyCandidate.length) > options.maxSwappedWords)) {
     return reject('coverage', `${onlyQuery.join(',')} vs ${onlyCandidate.join(',')}`);
   }
-  return extra === 0 ? accepted : { accept: true, reason: 'accepted', swappedWords: onlyQuery.length };
+  if (extra === 0) return accepted;
+  const verbs =
+    onlyQuery.every((word) => inVerbFrame(query, word)) &&
+    onlyCandidate.every((word) => inVerbFrame(candidate, word));
+  return {
+    accept: true,
+    reason: 'accepted',
+    swappedWords: onlyQuery.length,
+    swappedVerbs: verbs,
+    detail: `${onlyQuery.join(',')} vs ${onlyCandidate.join(',')}`,
+  };
 }

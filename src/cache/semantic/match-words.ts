@@ -163,3 +163,19 @@ export const lightWords = new Set(
     .split(/\s+/)
     .filter((word) => word !== ''),
 );
+
+/** The second person: the reader (see `personChanged` in confirm-match.ts). */
+export const secondPerson = new Set(['you', 'your', 'yours', 'yourself', 'yourselves', 'u', 'ur']);
+
+/** The first person plural: a group the asker belongs to. */
+export const firstPlural = new Set(['we', 'us', 'our', 'ours', 'ourselves']);
+
+/**
+ * Words after which English puts a verb: subject pronouns, `to`, modals and auxiliaries (`how do I raise…`,
+ * `the best way to curb…`, `how can it be fixed`). A topic word right after one is taken as a verb.
+ */
+export const verbFrame = new Set(
+  'to i you we they one someone somebody people be can could should would will may might must do does did not'.split(
+    ' ',
+  ),
+);

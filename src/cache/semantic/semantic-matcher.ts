@@ -6,7 +6,11 @@ import { VectorIndex } from './vector-index.ts';
 export interface SemanticSettings {
   /** Cosine similarity a stored prompt needs before the second stage looks at it. */
   readonly threshold: number;
-  /** Similarity needed when the second stage found a topic word swapped for another (a synonym or not). */
+  /**
+   * Similarity needed when the second stage found a topic word swapped for another that is not a verb in a verb's
+   * place (a noun for a noun: a synonym, or another thing of the same kind). Verbs swapped in the same frame
+   * (`raise` / `increase`) need only `threshold`.
+   */
   readonly swapThreshold: number;
   /** Topic words per text that may be swapped (see `ConfirmOptions`). */
   readonly maxSwappedWords: number;
@@ -25,7 +29,7 @@ export interface SemanticSettings {
 /** The shipped defaults, chosen on the tuning half of the dev pairs (docs/semantic-cache.md). */
 export const SEMANTIC_DEFAULTS: SemanticSettings = Object.freeze({
   threshold: 0.82,
-  swapThreshold: 0.94,
+  swapThreshold: 0.96,
   maxSwappedWords: 1,
   secondStage: true,
   candidates: 3,
@@ -43,7 +47,7 @@ export interface MatchDecision {
 
 /**
  * The one decision rule, shared by the matcher and the evaluation: similarity ≥ `threshold`, then the second
- * stage, and a higher bar (`swapThreshold`) when it found a topic word swapped for another.
+ * stage, and a higher bar (`swapThreshold`) when it found a topic word swapped for another outside a verb's place.
  */
 export function decide(
   similarity: number,
@@ -55,7 +59,7 @@ export function decide(
   if (!settings.secondStage) return { accept: true, reason: 'accepted' };
   const verdict = confirmMatch(queryText, candidateText, { maxSwappedWords: settings.maxSwappedWords });
   if (!verdict.accept) return verdict;
-  if ((verdict.swappedWords ?? 0) > 0 && similarity < settings.swapThreshold) {
+  if ((verdict.swappedWords ?? 0) > 0 && !verdict.swappedVerbs && similarity < settings.swapThreshold) {
     return { accept: false, reason: 'swap-below-threshold' };
   }
   return verdict;
