@@ -156,7 +156,13 @@ async function semanticHit(
   const matcher = services.semantic;
   const semantic = lookup.semantic;
   if (matcher === undefined || semantic === undefined) return undefined;
-  const found = await matcher.lookup(semantic.partition, semantic.prompt);
+  let found: Awaited<ReturnType<SemanticMatcher['lookup']>>;
+  try {
+    found = await matcher.lookup(semantic.partition, semantic.prompt);
+  } catch {
+    // The embedder failed (it could not load, say): a miss, never a failed request.
+    return undefined;
+  }
   const hit = found.hit;
   if (hit === undefined) return undefined;
   const entry = await services.store.get({ tenant: lookup.key.tenant, digest: hit.id });

@@ -24,7 +24,7 @@ export function createPlanStage(dependencies: PipelineDependencies): Stage<Gatew
     } else {
       const { body, fallbacks } = takeFallbacks(operation.body);
       request.requestedModels = [operation.body.model, ...fallbacks];
-      request.operation = { kind: operation.kind, body } as Operation;
+      request.operation = { ...operation, body } as Operation;
       request.plan = dependencies.resolver.plan(
         operation.body.model,
         operation.kind === 'chat' ? 'chat' : 'embedding',

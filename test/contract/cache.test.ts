@@ -380,7 +380,7 @@ describe('the exact cache on /v1/messages (Anthropic pass-through)', () => {
 
   test('a message is cached, and replayed as an event stream the SDK assembles', limits, async () => {
     const messages = [{ role: 'user' as const, content: `say hello ${randomUUID()}` }];
-    const model = 'claude-sonnet-4-5';
+    const model = 'claude-3-5-sonnet-20241022';
     const first = await client.messages.create({ model, max_tokens: 64, messages });
     const calls = fake.calls.length;
     const again = await client.messages.create({ model, max_tokens: 64, messages }).withResponse();
@@ -394,7 +394,7 @@ describe('the exact cache on /v1/messages (Anthropic pass-through)', () => {
 
   test('an Anthropic stream is stored once complete and answers the next stream', limits, async () => {
     const messages = [{ role: 'user' as const, content: `stream hello ${randomUUID()}` }];
-    const model = 'claude-sonnet-4-5';
+    const model = 'claude-3-5-sonnet-20241022';
     const first = await client.messages.stream({ model, max_tokens: 64, messages }).finalMessage();
     const calls = fake.calls.length;
     const second = await client.messages.stream({ model, max_tokens: 64, messages }).finalMessage();

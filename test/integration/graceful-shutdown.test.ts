@@ -14,7 +14,8 @@ async function startProcess(
 ): Promise<{ child: ChildProcess; origin: string; output: string[] }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+    // The response cache is off: the test needs every stream to be an upstream stream of its own.
+    env: { PATH: process.env.PATH ?? '', PORT: '0', CACHE_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

@@ -102,6 +102,7 @@ function totals(
   completion: number,
   cost: bigint,
   savings = 0n,
+  cacheHits = 0,
 ) {
   return {
     requests,
@@ -110,6 +111,7 @@ function totals(
     completionTokens: completion,
     costNanoUsd: cost,
     savingsNanoUsd: savings,
+    cacheHits,
   };
 }
 
@@ -166,36 +168,36 @@ export function usageSuite(backend: StoreBackend): void {
       await store.usage.insert(known);
       const orgA = { orgId: 'org_a' };
       assert.deepEqual(await store.usage.aggregate(orgA), {
-        ...totals(4, 5, 111, 56, 300_001_500n, 100_000_000n),
+        ...totals(4, 5, 111, 56, 300_001_500n, 100_000_000n, 1),
         groups: [],
       });
       assert.deepEqual((await store.usage.aggregate({ ...orgA, groupBy: 'day' })).groups, [
         { group: '2026-01-10', ...totals(2, 3, 110, 55, 100_001_500n) },
-        { group: '2026-01-11', ...totals(2, 2, 1, 1, 200_000_000n, 100_000_000n) },
+        { group: '2026-01-11', ...totals(2, 2, 1, 1, 200_000_000n, 100_000_000n, 1) },
       ]);
       assert.deepEqual((await store.usage.aggregate({ ...orgA, groupBy: 'model' })).groups, [
-        { group: 'gpt-4o-mini', ...totals(4, 4, 11, 6, 300_000_000n, 100_000_000n) },
+        { group: 'gpt-4o-mini', ...totals(4, 4, 11, 6, 300_000_000n, 100_000_000n, 1) },
         { group: 'llama-3.1-8b-instant', ...totals(1, 1, 100, 50, 1_500n) },
       ]);
       assert.deepEqual((await store.usage.aggregate({ ...orgA, groupBy: 'provider' })).groups, [
         { group: 'OpenAI (Key #1)', ...totals(3, 3, 11, 6, 300_000_000n) },
         { group: 'Groq (Key #1)', ...totals(1, 1, 100, 50, 1_500n) },
-        { group: null, ...totals(1, 1, 0, 0, 0n, 100_000_000n) },
+        { group: null, ...totals(1, 1, 0, 0, 0n, 100_000_000n, 1) },
       ]);
       assert.deepEqual((await store.usage.aggregate({ ...orgA, groupBy: 'key' })).groups, [
         { group: 'key_a1', ...totals(2, 3, 101, 51, 200_001_500n) },
-        { group: 'key_a2', ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n) },
+        { group: 'key_a2', ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n, 1) },
       ]);
       // `from` inclusive, `to` exclusive.
       assert.deepEqual(
         await store.usage.aggregate({ ...orgA, from: day0 + 2 * hourMs, to: day1 + 3 * hourMs }),
-        { ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n), groups: [] },
+        { ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n, 1), groups: [] },
       );
       assert.deepEqual(
         await store.usage.aggregate({ projectId: 'proj_a', keyId: 'key_a2', groupBy: 'model' }),
         {
-          ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n),
-          groups: [{ group: 'gpt-4o-mini', ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n) }],
+          ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n, 1),
+          groups: [{ group: 'gpt-4o-mini', ...totals(2, 2, 10, 5, 100_000_000n, 100_000_000n, 1) }],
         },
       );
       // Another organization's key named inside my scope: nothing.

@@ -49,6 +49,7 @@ export function totalsOut(totals: UsageTotals) {
     total_tokens: totals.promptTokens + totals.completionTokens,
     cost_usd: nanoUsdToUsd(totals.costNanoUsd),
     savings_usd: nanoUsdToUsd(totals.savingsNanoUsd),
+    cache_hits: totals.cacheHits,
   };
 }
 

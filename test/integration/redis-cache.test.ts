@@ -1,0 +1,88 @@
+/**
+ * The response cache on the real Redis server, shared by two gateway replicas: an answer one replica stored is
+ * a hit on the other (JSON, and replayed as a stream), and a purge of the tenant through
+ * one replica empties its entries for both (the store-level suite checks tenants apart on Redis).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI from 'openai';
+import { startFakeOpenAI } from '../support/fake-openai.ts';
+import { postJson, startGateway, type TestGateway } from '../support/gateway.ts';
+import { redisUrl, requireService } from '../support/services.ts';
+
+const masterKey = 'nexus-master-redis-cache';
+
+/** Sends the request until a replica answers it from the cache (the store's write is not awaited by the reply). */
+async function untilHit(
+  replica: TestGateway,
+  body: object,
+  key = masterKey,
+): Promise<Awaited<ReturnType<typeof postJson>>> {
+  let reply = await postJson(`${replica.baseURL}/chat/completions`, body, { authorization: `Bearer ${key}` });
+  for (let i = 0; i < 50 && reply.headers.get('x-nexus-cache') !== 'HIT'; i++) {
+    await sleep(20);
+    reply = await postJson(`${replica.baseURL}/chat/completions`, body, { authorization: `Bearer ${key}` });
+  }
+  return reply;
+}
+
+it('two replicas on one Redis share cached answers, and a purge reaches both', async (context) => {
+  if (!(await requireService(context, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+  const upstream = await startFakeOpenAI();
+  const env = {
+    NEXUS_MASTER_KEY: masterKey,
+    OPENAI_API_KEY: 'sk-upstream',
+    OPENAI_BASE_URL: upstream.url,
+    REDIS_URL: redisUrl,
+    // A fresh key prefix per run: no entry from an earlier run can answer.
+    REDIS_KEY_PREFIX: `nexus-test-${randomUUID()}:`,
+    CACHE_ENABLED: 'true',
+  };
+  const replicaA = await startGateway(env);
+  const replicaB = await startGateway(env);
+  try {
+    const messages = [{ role: 'user', content: `shared across replicas ${randomUUID()}` }];
+    const body = { model: 'gpt-4o-mini', messages };
+    const first = await postJson(`${replicaA.baseURL}/chat/completions`, body, {
+      authorization: `Bearer ${masterKey}`,
+    });
+    assert.equal(first.headers.get('x-nexus-cache'), 'MISS');
+    const onB = await untilHit(replicaB, body);
+    assert.equal(onB.headers.get('x-nexus-cache'), 'HIT');
+    assert.deepEqual(
+      (onB.body as OpenAI.ChatCompletion).choices,
+      (first.body as OpenAI.ChatCompletion).choices,
+    );
+    assert.equal(upstream.callsTo('/chat/completions').length, 1);
+
+    // Replayed as a stream by the other replica, parsed by the official SDK.
+    const sdk = new OpenAI({ apiKey: masterKey, baseURL: replicaB.baseURL, maxRetries: 0 });
+    const streamed = await sdk.chat.completions
+      .stream({ ...body, messages: body.messages as never, stream: true })
+      .finalChatCompletion();
+    assert.equal(
+      streamed.choices[0]?.message.content,
+      (first.body as OpenAI.ChatCompletion).choices[0]?.message.content,
+    );
+    assert.equal(upstream.callsTo('/chat/completions').length, 1);
+
+    // The purge through replica A removes the entry for replica B too.
+    const purged = await fetch(`${replicaA.origin}/v1/admin/cache?principal=master`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${masterKey}` },
+    });
+    assert.equal(purged.status, 200);
+    assert.ok(((await purged.json()) as { purged: number }).purged >= 1);
+    const afterPurge = await postJson(`${replicaB.baseURL}/chat/completions`, body, {
+      authorization: `Bearer ${masterKey}`,
+    });
+    assert.equal(afterPurge.headers.get('x-nexus-cache'), 'MISS');
+    assert.equal(upstream.callsTo('/chat/completions').length, 2);
+  } finally {
+    await replicaA.close();
+    await replicaB.close();
+    await upstream.close();
+  }
+});
