@@ -17,6 +17,7 @@ import {
   bootstrapInterval,
   cpu,
   cpuSeconds,
+  gatewayNodeFlags,
   harnessBody,
   median,
   pinned,
@@ -141,12 +142,20 @@ const gateways = [
   { name: `nexus ${ref} (ref)`, dir: worktree, port: basePort + 1 },
 ];
 for (const gateway of gateways) {
-  gateway.pid = startPinned(children, cpu.gateway, 'node', [join(gateway.dir, 'dist', 'src', 'main.js')], {
-    PORT: String(gateway.port),
-    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
-    OPENAI_API_KEY: 'bench-upstream-key',
-    ...Object.fromEntries(args.env.map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
-  }).pid;
+  gateway.pid = startPinned(
+    children,
+    cpu.gateway,
+    'node',
+    [...gatewayNodeFlags, join(gateway.dir, 'dist', 'src', 'main.js')],
+    {
+      PORT: String(gateway.port),
+      OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+      OPENAI_API_KEY: 'bench-upstream-key',
+      // The cache would answer the one repeated request itself: this measures the proxy path.
+      CACHE_ENABLED: 'false',
+      ...Object.fromEntries(args.env.map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
+    },
+  ).pid;
 }
 await waitReady(`http://127.0.0.1:${mockPort}/health`);
 for (const gateway of gateways) await waitReady(`http://127.0.0.1:${gateway.port}/health`);

@@ -17,8 +17,11 @@ port="${NEXUS_BENCH_PORT:-18400}"
 out="${BENCH_OUT:-$root/bench/results/results.md}"
 mkdir -p "$(dirname "$out")"
 
+# Nexus runs as `npm start` runs it (package.json: Node's flags), with the response cache off: the harness sends
+# one identical request again and again, which the cache would answer itself; this measures the proxy path.
 target() { # name, directory, port, version
-  printf '%s\n' --target "$1" --cmd "exec node $2/dist/src/main.js" \
+  printf '%s\n' --target "$1" --cmd "exec node --max-semi-space-size=32 $2/dist/src/main.js" \
+    --env 'CACHE_ENABLED=false' \
     --env "PORT=$3" --env 'OPENAI_BASE_URL={{MOCK_URL}}' --env 'OPENAI_API_KEY=bench-upstream-key' \
     --env "NEXUS_DATA_DIR=${TMPDIR:-/tmp}/nexus-bench-data-$3" \
     --ready "http://127.0.0.1:$3/health" --url "http://127.0.0.1:$3/v1/chat/completions" --version "$4"

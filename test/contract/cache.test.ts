@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { type FakeAnthropic, startFakeAnthropic } from '../support/fake-anthropic.ts';
-import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
+import type { FakeOpenAI } from '../support/fake-openai.ts';
 import { postJson } from '../support/gateway.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
 
