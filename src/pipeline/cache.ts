@@ -30,6 +30,23 @@ export interface CacheServices {
   readonly coalescer: Coalescer<Flight> | undefined;
   /** The semantic matcher when `cache.semantic.enabled`. */
   readonly semantic: SemanticMatcher | undefined;
+  /** Shares remembered prompts with the other replicas (on Redis). */
+  readonly semanticSync: SemanticSync | undefined;
+  /** Closes the store, the sharing and the embedding thread (at shutdown). */
+  close(): Promise<void>;
+}
+
+/** Where the replicas share the semantic cache's prompts (store/redis/semantic-store.ts). */
+export interface SemanticSync {
+  add(record: {
+    readonly tenant: string;
+    readonly partition: string;
+    readonly id: string;
+    readonly text: string;
+    readonly vector: Float32Array;
+    readonly expiresAt: number;
+  }): Promise<void>;
+  clear(tenant: string): Promise<void>;
 }
 
 /**
@@ -56,8 +73,10 @@ interface Lookup {
   readonly policy: CachePolicy;
   /** Same key, same shape of answer: a stream follows a stream, JSON waits for JSON. */
   readonly flightKey: string;
-  /** The semantic partition and prompt, when this request may use the semantic cache. */
-  readonly semantic: { readonly partition: string; readonly prompt: string } | undefined;
+  /** The semantic partition and prompt, when this request may use the semantic cache (and its vector, once embedded). */
+  readonly semantic:
+    | { readonly partition: string; readonly prompt: string; vector?: Float32Array | undefined }
+    | undefined;
 }
 
 /**
@@ -84,10 +103,14 @@ export function createCacheStage(tenancy: TenancyServices): Stage<GatewayRequest
     }
     request.cacheResult = 'MISS';
     const entry = await services.store.get(lookup.key);
-    if (entry !== undefined) return answerFromEntry(request, entry, 'HIT');
+    if (entry !== undefined && answerFromEntry(request, entry, 'HIT')) return;
     const semantic = lookup.semantic === undefined ? undefined : await semanticHit(services, lookup);
-    if (semantic !== undefined)
-      return answerFromEntry(request, semantic.entry, 'HIT-SEMANTIC', semantic.similarity);
+    if (
+      semantic !== undefined &&
+      answerFromEntry(request, semantic.entry, 'HIT-SEMANTIC', semantic.similarity)
+    ) {
+      return;
+    }
     const coalescer = services.coalescer;
     if (coalescer === undefined) {
       await next();
@@ -111,7 +134,8 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
   if (operation === undefined || principal === undefined) return undefined;
   const settings = services.settings;
   const keyPolicy = principal.kind === 'key' ? principal.key.cache : undefined;
-  if (keyPolicy === 'off') return undefined;
+  // A key's own policy wins over the gateway's; with the cache off for the request, it is not in play at all.
+  if (keyPolicy === undefined ? !settings.enabled : keyPolicy === 'off') return undefined;
   const kind: CacheKind = operation.kind;
   const body = operation.body as Readonly<Record<string, unknown>>;
   const endpoint = operation.kind === 'messages' ? operation.endpoint : undefined;
@@ -119,7 +143,7 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
   const { value: policy, warnings } = parseCachePolicy(
     operation.kind === 'messages' ? {} : { ...operation.cacheOptions },
     request.headers,
-    { enabled: settings.enabled, ttlSeconds: settings.ttlSeconds },
+    { enabled: true, ttlSeconds: settings.ttlSeconds },
   );
   for (const warning of warnings) request.warnings.push(warning);
   if (!policy.read && !policy.write) {
@@ -164,6 +188,7 @@ async function semanticHit(
     return undefined;
   }
   const hit = found.hit;
+  semantic.vector = found.vector;
   if (hit === undefined) return undefined;
   const entry = await services.store.get({ tenant: lookup.key.tenant, digest: hit.id });
   if (entry === undefined || entry.kind !== lookup.kind) {
@@ -208,10 +233,7 @@ async function lead(
  */
 function follow(request: GatewayRequest, flight: Flight): boolean {
   if (flight.kind === 'none') return false;
-  if (flight.kind === 'entry') {
-    answerFromEntry(request, flight.entry, 'HIT');
-    return true;
-  }
+  if (flight.kind === 'entry') return answerFromEntry(request, flight.entry, 'HIT');
   const subscription = flight.fanout.subscribe(request.signal);
   if (subscription === undefined) return false;
   const wantsUsage = wantsUsageChunk(request.operation);
@@ -249,9 +271,29 @@ function remember(request: GatewayRequest, services: CacheServices, lookup: Look
 /** Stores an entry (and its prompt for the semantic cache) without holding the reply up. */
 function store(services: CacheServices, lookup: Lookup, entry: CachedEntry): void {
   void services.store.set(lookup.key, entry, lookup.policy.ttlSeconds);
+  if (lookup.semantic !== undefined) void rememberPrompt(services, lookup);
+}
+
+/** The semantic matcher learns the prompt (embedded once), and the other replicas with it. */
+async function rememberPrompt(services: CacheServices, lookup: Lookup): Promise<void> {
+  const matcher = services.semantic;
   const semantic = lookup.semantic;
-  if (semantic !== undefined && services.semantic !== undefined) {
-    services.semantic.remember(semantic.partition, lookup.key.digest, semantic.prompt).catch(() => {});
+  if (matcher === undefined || semantic === undefined) return;
+  try {
+    const vector = semantic.vector ?? (await matcher.vectorOf(semantic.prompt));
+    if (vector === undefined) return;
+    const { partition, prompt } = semantic;
+    await matcher.remember(partition, lookup.key.digest, prompt, vector);
+    await services.semanticSync?.add({
+      tenant: lookup.key.tenant,
+      partition,
+      id: lookup.key.digest,
+      text: prompt,
+      vector,
+      expiresAt: Date.now() + lookup.policy.ttlSeconds * 1000,
+    });
+  } catch {
+    // Not remembered: a later paraphrase is a miss, nothing worse.
   }
 }
 
@@ -351,22 +393,27 @@ function recordStream(
   return fanout;
 }
 
-/** Answers the request from a stored entry: the reply in the shape asked for, at no cost. */
+/**
+ * Answers the request from a stored entry: the reply in the shape asked for, at no cost. False when the entry
+ * cannot answer it (another kind of answer), so the request goes on.
+ */
 function answerFromEntry(
   request: GatewayRequest,
   entry: CachedEntry,
   result: 'HIT' | 'HIT-SEMANTIC',
   similarity?: number,
-): void {
+): boolean {
   const reply = replyFromEntry(request, entry);
-  if (reply === undefined) return;
+  if (reply === undefined) return false;
   request.cacheResult = result;
   request.cacheHit = { provider: entry.provider, model: entry.model, savingsUsd: entry.costUsd, similarity };
   request.costUsd = 0;
   request.reply = reply;
+  return true;
 }
 
 function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | undefined {
+  if (entry.kind !== request.operation?.kind) return undefined;
   const streamed = request.streamed;
   switch (entry.kind) {
     case 'chat': {

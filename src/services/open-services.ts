@@ -8,9 +8,11 @@ import { Limiter } from '../limits/limiter.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type CacheServices, type Flight, keepFlight, sharedFailure } from '../pipeline/cache.ts';
 import { openSemanticMatcher } from '../pipeline/semantic-matcher.ts';
+import { semanticTenantPrefix } from '../pipeline/semantic-prompt.ts';
 import type { TenancyServices } from '../pipeline/tenancy.ts';
 import { RedisCacheStore } from '../store/redis/cache-store.ts';
 import { RedisLimitStore } from '../store/redis/limit-store.ts';
+import { RedisSemanticStore } from '../store/redis/semantic-store.ts';
 import { createStore, type Store } from '../store/sql/create-store.ts';
 import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
 import {
@@ -96,7 +98,7 @@ export async function openServices(config: Config, log: Logger, tenancy: Tenancy
       const unwritten = await ledger.close(deadlineMs);
       if (unwritten > 0)
         log.error({ unwritten }, 'usage records lost at shutdown: the database did not answer');
-      await Promise.allSettled([limitStore?.close(), cache.store.close(), store.close()]);
+      await Promise.allSettled([limitStore?.close(), cache.close(), store.close()]);
     },
   };
 }
@@ -127,7 +129,22 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
           },
         })
       : new MemoryCacheStore({ maxBytes: settings.maxBytes, maxEntryBytes: settings.maxEntryBytes });
-  const semantic = settings.semantic.enabled ? openSemanticMatcher(settings.semantic) : undefined;
+  const opened = settings.semantic.enabled ? openSemanticMatcher(settings.semantic) : undefined;
+  const semantic = opened?.matcher;
+  // The replicas' prompts, read at start and followed from then on, so every replica matches every prompt.
+  const semanticSync =
+    semantic !== undefined && useRedis && config.redis.url !== undefined
+      ? new RedisSemanticStore(config.redis.url, {
+          keyPrefix: config.redis.keyPrefix,
+          onError: (error) => log.warn({ err: error }, 'the semantic cache could not share prompts on Redis'),
+        })
+      : undefined;
+  await semanticSync?.start(
+    (record) => {
+      void semantic?.remember(record.partition, record.id, record.text, record.vector);
+    },
+    (tenant) => semantic?.clear(semanticTenantPrefix(tenant)),
+  );
   return {
     settings,
     store,
@@ -135,6 +152,10 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
       ? new Coalescer<Flight>({ keepWhile: keepFlight, sharedFailure })
       : undefined,
     semantic,
+    semanticSync,
+    close: async () => {
+      await Promise.allSettled([store.close(), semanticSync?.close(), opened?.close()]);
+    },
   };
 }
 

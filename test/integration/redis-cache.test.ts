@@ -86,3 +86,52 @@ it('two replicas on one Redis share cached answers, and a purge reaches both', a
     await upstream.close();
   }
 });
+
+it('the semantic cache shares its prompts through Redis: a replica answers a paraphrase asked on another, and one started later loads them', async (context) => {
+  if (!(await requireService(context, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+  const upstream = await startFakeOpenAI();
+  const env = {
+    NEXUS_MASTER_KEY: masterKey,
+    OPENAI_API_KEY: 'sk-upstream',
+    OPENAI_BASE_URL: upstream.url,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: `nexus-test-${randomUUID()}:`,
+    CACHE_ENABLED: 'true',
+    SEMANTIC_CACHE_ENABLED: 'true',
+  };
+  const replicaA = await startGateway(env);
+  const replicaB = await startGateway(env);
+  let replicaC: TestGateway | undefined;
+  const promptsOf = (replica: TestGateway) => replica.app.gateway.services.current?.cache.semantic?.size ?? 0;
+  const untilPrompts = async (replica: TestGateway) => {
+    for (let i = 0; i < 300 && promptsOf(replica) < 1; i++) await sleep(50);
+    return promptsOf(replica);
+  };
+  const ask = (replica: TestGateway, content: string) =>
+    postJson(
+      `${replica.baseURL}/chat/completions`,
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content }] },
+      { authorization: `Bearer ${masterKey}` },
+    );
+  try {
+    upstream.setReply({ text: 'Boil water, steep the leaves for three minutes.' });
+    const first = await ask(replicaA, 'How do I make tea?');
+    upstream.setReply(null);
+    assert.equal(first.headers.get('x-nexus-cache'), 'MISS');
+    assert.equal(await untilPrompts(replicaB), 1, 'replica B learned the prompt from replica A');
+    const onB = await ask(replicaB, 'How can I make tea?');
+    assert.equal(onB.headers.get('x-nexus-cache'), 'HIT-SEMANTIC');
+    assert.equal(
+      (onB.body as OpenAI.ChatCompletion).choices[0]?.message.content,
+      'Boil water, steep the leaves for three minutes.',
+    );
+    replicaC = await startGateway(env);
+    assert.equal(promptsOf(replicaC), 1, 'a replica started later loads the shared prompts at start');
+    assert.equal(upstream.callsTo('/chat/completions').length, 1);
+  } finally {
+    await replicaA.close();
+    await replicaB.close();
+    await replicaC?.close();
+    await upstream.close();
+  }
+});

@@ -148,6 +148,13 @@ export class SemanticMatcher {
     this.#index.add(partition, id, embedded);
   }
 
+  /** The vector `remember` would store for `text` (to share it with other replicas), or undefined past `maxTextChars`. */
+  async vectorOf(text: string): Promise<Float32Array | undefined> {
+    if (text.length > this.settings.maxTextChars) return undefined;
+    const [vector] = await this.#embedder.embed([text]);
+    return vector;
+  }
+
   /** Forgets one entry (its answer expired or was purged). */
   forget(partition: string, id: string): void {
     this.#texts.delete(entryKey(partition, id));

@@ -99,3 +99,42 @@ for i = 2, #KEYS do
 end
 return 1
 `);
+
+/**
+ * Many settlements in one call (the settlements of one event-loop turn, see RedisLimitStore.settle), each as
+ * `settleScript` does it: at most once per reservation id, then its counters. The settlements follow each other
+ * in KEYS: for each, its set of settled ids, then its counters; ARGV holds one entry per settlement: the hold
+ * field, the reservation id, the set's TTL ms, the number of counters and their comma-separated values (minus
+ * the amount reserved, the amount used, per counter), separated by `|`.
+ * Returns how many settlements were new.
+ */
+export const settleManyScript = script(`
+local k = 1
+local settled = 0
+for n = 1, #ARGV do
+  local parts = {}
+  for part in string.gmatch(ARGV[n], '[^|]+') do parts[#parts + 1] = part end
+  local holdField, id, rememberMs, count = parts[1], parts[2], parts[3], tonumber(parts[4])
+  local values = {}
+  if parts[5] then
+    for value in string.gmatch(parts[5], '[^,]+') do values[#values + 1] = value end
+  end
+  if redis.call('SADD', KEYS[k], id) == 1 then
+    settled = settled + 1
+    redis.call('PEXPIRE', KEYS[k], rememberMs)
+    for i = 1, count do
+      local key = KEYS[k + i]
+      local refund = values[2 * i - 1]
+      local actual = values[2 * i]
+      if redis.call('EXISTS', key) == 1 then
+        if refund ~= '0' and redis.call('HEXISTS', key, holdField) == 1 then
+          if redis.call('HINCRBY', key, holdField, refund) <= 0 then redis.call('HDEL', key, holdField) end
+        end
+        if actual ~= '0' then redis.call('HINCRBY', key, 'used', actual) end
+      end
+    end
+  end
+  k = k + 1 + count
+end
+return settled
+`);
