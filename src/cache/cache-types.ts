@@ -63,9 +63,21 @@ interface EntryCommon {
   readonly createdAt: number;
 }
 
+/**
+ * A chat answer stored as it was streamed: the text of each `data:` chunk the client was sent, in order, and
+ * the usage chunk apart (shown only to a client that asks for it). Kept as text, so storing a stream costs no
+ * parse of its chunks, and replaying it to a stream costs none either; an answer in one piece is rebuilt from
+ * it only when a JSON request hits it.
+ */
+export interface StreamFrames {
+  readonly chunks: readonly string[];
+  readonly usage: string | null;
+}
+
 /** A complete successful answer, enough to replay it as JSON or as a stream. */
 export type CachedEntry =
-  | (EntryCommon & { readonly kind: 'chat'; readonly body: ChatCompletion })
+  | (EntryCommon & { readonly kind: 'chat'; readonly body: ChatCompletion; readonly frames?: undefined })
+  | (EntryCommon & { readonly kind: 'chat'; readonly frames: StreamFrames; readonly body?: undefined })
   | (EntryCommon & { readonly kind: 'embeddings'; readonly body: EmbeddingsResponse })
   | (EntryCommon & { readonly kind: 'messages'; readonly body: AnthropicMessageBody });
 

@@ -7,6 +7,7 @@ import type {
   CacheKey,
   CacheKind,
   CacheStore,
+  StreamFrames,
 } from '../cache/cache-types.ts';
 import type { Coalescer } from '../cache/coalescer.ts';
 import type { SemanticMatcher } from '../cache/semantic/semantic-matcher.ts';
@@ -351,7 +352,7 @@ function recordStream(
   lookup: Lookup,
   shared: boolean,
 ): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined {
-  const save = (answer: ChatCompletion | AnthropicMessageBody | undefined) => {
+  const save = (answer: { body: AnthropicMessageBody } | { frames: StreamFrames } | undefined) => {
     if (!lookup.policy.write || answer === undefined || request.errorCode !== undefined) return;
     const target = request.target;
     if (target === undefined) return;
@@ -366,19 +367,25 @@ function recordStream(
     store(
       services,
       lookup,
-      reply.kind === 'chat-stream'
-        ? { ...common, kind: 'chat', body: answer as ChatCompletion }
-        : { ...common, kind: 'messages', body: answer as AnthropicMessageBody },
+      'frames' in answer
+        ? { ...common, kind: 'chat', frames: answer.frames }
+        : { ...common, kind: 'messages', body: answer.body },
     );
   };
   if (reply.kind === 'chat-stream') {
+    // The chunks' own text, not parsed: the usage chunk (hidden or not) apart, every other one in order.
     const fanout = shared ? new StreamFanout<StreamBatch>() : undefined;
-    const accumulator = lookup.policy.write ? new ChatStreamAccumulator() : undefined;
+    const chunks: string[] = [];
+    let usage: string | null = null;
     const recorder = new RecordingStream<StreamBatch>(reply.stream, fanout, (batch) => {
-      if (accumulator === undefined) return;
-      for (const event of batch) accumulator.add(event.chunk);
+      if (!lookup.policy.write) return;
+      for (const event of batch) {
+        const text = event.raw ?? JSON.stringify(event.chunk);
+        if (batch.usage !== undefined && isUsageEvent(event)) usage = text;
+        else if (event.hidden !== true) chunks.push(text);
+      }
     });
-    recorder.onComplete(() => save(accumulator?.result()));
+    recorder.onComplete(() => save(chunks.length === 0 ? undefined : { frames: { chunks, usage } }));
     request.reply = { kind: 'chat-stream', stream: recorder };
     return fanout;
   }
@@ -388,7 +395,10 @@ function recordStream(
     if (accumulator === undefined) return;
     for (const event of batch) accumulator.add(JSON.parse(event.data) as { type: string });
   });
-  recorder.onComplete(() => save(accumulator?.result()));
+  recorder.onComplete(() => {
+    const body = accumulator?.result();
+    save(body === undefined ? undefined : { body });
+  });
   request.reply = { kind: 'messages-stream', stream: recorder };
   return fanout;
 }
@@ -417,8 +427,16 @@ function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | un
   const streamed = request.streamed;
   switch (entry.kind) {
     case 'chat': {
+      const includeUsage = wantsUsageChunk(request.operation);
+      if (entry.frames !== undefined) {
+        if (streamed) return { kind: 'chat-stream', stream: replayFrames(entry.frames, includeUsage) };
+        const completion = completionOf(entry.frames);
+        return completion === undefined
+          ? undefined
+          : { kind: 'chat', result: { completion, raw: undefined } };
+      }
       if (!streamed) return { kind: 'chat', result: { completion: entry.body, raw: undefined } };
-      const chunks = replayChatCompletion(entry.body, { includeUsage: wantsUsageChunk(request.operation) });
+      const chunks = replayChatCompletion(entry.body, { includeUsage });
       const events: StreamEvent[] = chunks.map((chunk) => ({ chunk, raw: undefined }));
       return { kind: 'chat-stream', stream: new ReplayedStream<StreamBatch>([batchOf(events, true)]) };
     }
@@ -432,6 +450,40 @@ function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | un
       }));
       return { kind: 'messages-stream', stream: new ReplayedStream<MessagesBatch>([events]) };
     }
+  }
+}
+
+/** A stored stream replayed as its own chunks' text (parsed only if a consumer reads `chunk`). */
+function replayFrames(frames: StreamFrames, includeUsage: boolean): ReplyStream<StreamBatch> {
+  const texts = includeUsage && frames.usage !== null ? [...frames.chunks, frames.usage] : frames.chunks;
+  const events = texts.map((text) => new StoredChunk(text));
+  return new ReplayedStream<StreamBatch>([batchOf(events, true)]);
+}
+
+/** A stored stream as one completion, for a JSON request; undefined if it does not add up to a whole answer. */
+function completionOf(frames: StreamFrames): ChatCompletion | undefined {
+  const accumulator = new ChatStreamAccumulator();
+  try {
+    for (const text of frames.chunks) accumulator.add(JSON.parse(text) as ChatCompletionChunk);
+    if (frames.usage !== null) accumulator.add(JSON.parse(frames.usage) as ChatCompletionChunk);
+  } catch {
+    return undefined;
+  }
+  return accumulator.result();
+}
+
+/** A stored chunk's text, parsed on first access to `chunk`. */
+class StoredChunk implements StreamEvent {
+  readonly raw: string;
+  #chunk: ChatCompletionChunk | undefined;
+
+  constructor(raw: string) {
+    this.raw = raw;
+  }
+
+  get chunk(): ChatCompletionChunk {
+    this.#chunk ??= JSON.parse(this.raw) as ChatCompletionChunk;
+    return this.#chunk;
   }
 }
 
@@ -463,6 +515,18 @@ function usageShownAs(batch: StreamBatch, wantsUsage: boolean): StreamBatch {
     usage: batch.usage,
   });
 }
+
+/**
+ * Whether an event is the usage chunk, without parsing a chunk that was forwarded as text: its text has an
+ * empty `choices` array (a key: unescaped quotes occur in JSON text only around keys and string values).
+ */
+function isUsageEvent(event: StreamEvent): boolean {
+  if (event.hidden === true) return true;
+  if (event.raw !== undefined) return emptyChoices.test(event.raw);
+  return isUsageChunk(event);
+}
+
+const emptyChoices = /"choices"\s*:\s*\[\s*\]/;
 
 function isUsageChunk(event: StreamEvent): boolean {
   if (event.hidden === true) return true;

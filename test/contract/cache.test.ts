@@ -150,6 +150,25 @@ describe('the exact cache, on one long-lived gateway', () => {
     const replay = await clientA.chat.completions.create({ model: 'gpt-4o-mini', messages }).withResponse();
     assert.equal(replay.response.headers.get('x-nexus-cache'), 'HIT');
     assert.equal(replay.data.choices[0]?.message.content, whole.choices[0]?.message.content);
+    // Replayed as a stream too: with the usage chunk only for a client that asks for it.
+    const withUsage = await clientA.chat.completions
+      .stream({ model: 'gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true } })
+      .finalChatCompletion();
+    assert.equal(withUsage.choices[0]?.message.content, whole.choices[0]?.message.content);
+    assert.ok(withUsage.usage != null && withUsage.usage.total_tokens > 0);
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of await clientA.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages,
+      stream: true,
+    })) {
+      chunks.push(chunk);
+    }
+    assert.equal(
+      chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join(''),
+      whole.choices[0]?.message.content,
+    );
+    assert.ok(chunks.every((chunk) => chunk.usage == null));
     assert.equal(chatCalls(), calls);
   });
 
