@@ -10,7 +10,7 @@ import type {
   StreamFrames,
 } from '../cache/cache-types.ts';
 import type { Coalescer } from '../cache/coalescer.ts';
-import type { SemanticMatcher } from '../cache/semantic/semantic-matcher.ts';
+import type { SemanticMatcher, SharedPrompt } from '../cache/semantic/semantic-matcher.ts';
 import { AnthropicStreamAccumulator, ChatStreamAccumulator } from '../cache/stream-accumulator.ts';
 import { StreamFanout } from '../cache/stream-fanout.ts';
 import { replayAnthropicMessage, replayChatCompletion } from '../cache/stream-replay.ts';
@@ -39,14 +39,7 @@ export interface CacheServices {
 
 /** Where the replicas share the semantic cache's prompts (store/redis/semantic-store.ts). */
 export interface SemanticSync {
-  add(record: {
-    readonly tenant: string;
-    readonly partition: string;
-    readonly id: string;
-    readonly text: string;
-    readonly vector: Float32Array;
-    readonly expiresAt: number;
-  }): Promise<void>;
+  add(record: SharedPrompt): Promise<void>;
   clear(tenant: string): Promise<void>;
 }
 
@@ -298,12 +291,11 @@ async function rememberPrompt(services: CacheServices, lookup: Lookup): Promise<
   }
 }
 
-/** The entry for a reply in one piece, or undefined when it failed. */
-function entryOf(request: GatewayRequest, lookup: Lookup): CachedEntry | undefined {
-  const reply = request.reply;
+/** What every entry of a successful request says besides its answer; undefined for a failed one. */
+function entryHeader(request: GatewayRequest, lookup: Lookup) {
   const target = request.target;
-  if (reply === undefined || target === undefined || request.errorCode !== undefined) return undefined;
-  const common = {
+  if (target === undefined || request.errorCode !== undefined) return undefined;
+  return {
     tenant: lookup.key.tenant,
     provider: target.instance.name,
     model: target.model,
@@ -311,6 +303,13 @@ function entryOf(request: GatewayRequest, lookup: Lookup): CachedEntry | undefin
     costUsd: request.costUsd ?? 0,
     createdAt: Date.now(),
   };
+}
+
+/** The entry for a reply in one piece, or undefined when it failed. */
+function entryOf(request: GatewayRequest, lookup: Lookup): CachedEntry | undefined {
+  const reply = request.reply;
+  const common = entryHeader(request, lookup);
+  if (reply === undefined || common === undefined) return undefined;
   switch (reply.kind) {
     case 'chat':
       return { ...common, kind: 'chat', body: reply.result.completion };
@@ -353,17 +352,8 @@ function recordStream(
   shared: boolean,
 ): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined {
   const save = (answer: { body: AnthropicMessageBody } | { frames: StreamFrames } | undefined) => {
-    if (!lookup.policy.write || answer === undefined || request.errorCode !== undefined) return;
-    const target = request.target;
-    if (target === undefined) return;
-    const common = {
-      tenant: lookup.key.tenant,
-      provider: target.instance.name,
-      model: target.model,
-      usage: cachedUsage(request.served?.usage),
-      costUsd: request.costUsd ?? 0,
-      createdAt: Date.now(),
-    };
+    const common = entryHeader(request, lookup);
+    if (!lookup.policy.write || answer === undefined || common === undefined) return;
     store(
       services,
       lookup,

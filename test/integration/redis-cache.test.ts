@@ -14,6 +14,19 @@ import { redisUrl, requireService } from '../support/services.ts';
 
 const masterKey = 'nexus-master-redis-cache';
 
+/** The settings of every replica of one test: the cache on, on the real Redis, under a key prefix of its own. */
+function replicaEnv(upstreamUrl: string): Record<string, string> {
+  return {
+    NEXUS_MASTER_KEY: masterKey,
+    OPENAI_API_KEY: 'sk-upstream',
+    OPENAI_BASE_URL: upstreamUrl,
+    REDIS_URL: redisUrl,
+    // A fresh key prefix per run: no entry from an earlier run can answer.
+    REDIS_KEY_PREFIX: `nexus-test-${randomUUID()}:`,
+    CACHE_ENABLED: 'true',
+  };
+}
+
 /** Sends the request until a replica answers it from the cache (the store's write is not awaited by the reply). */
 async function untilHit(
   replica: TestGateway,
@@ -31,15 +44,7 @@ async function untilHit(
 it('two replicas on one Redis share cached answers, and a purge reaches both', async (context) => {
   if (!(await requireService(context, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
   const upstream = await startFakeOpenAI();
-  const env = {
-    NEXUS_MASTER_KEY: masterKey,
-    OPENAI_API_KEY: 'sk-upstream',
-    OPENAI_BASE_URL: upstream.url,
-    REDIS_URL: redisUrl,
-    // A fresh key prefix per run: no entry from an earlier run can answer.
-    REDIS_KEY_PREFIX: `nexus-test-${randomUUID()}:`,
-    CACHE_ENABLED: 'true',
-  };
+  const env = replicaEnv(upstream.url);
   const replicaA = await startGateway(env);
   const replicaB = await startGateway(env);
   try {
@@ -90,15 +95,7 @@ it('two replicas on one Redis share cached answers, and a purge reaches both', a
 it('the semantic cache shares its prompts through Redis: a replica answers a paraphrase asked on another, and one started later loads them', async (context) => {
   if (!(await requireService(context, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
   const upstream = await startFakeOpenAI();
-  const env = {
-    NEXUS_MASTER_KEY: masterKey,
-    OPENAI_API_KEY: 'sk-upstream',
-    OPENAI_BASE_URL: upstream.url,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: `nexus-test-${randomUUID()}:`,
-    CACHE_ENABLED: 'true',
-    SEMANTIC_CACHE_ENABLED: 'true',
-  };
+  const env = { ...replicaEnv(upstream.url), SEMANTIC_CACHE_ENABLED: 'true' };
   const replicaA = await startGateway(env);
   const replicaB = await startGateway(env);
   let replicaC: TestGateway | undefined;

@@ -65,6 +65,19 @@ export function decide(
   return verdict;
 }
 
+/** One remembered prompt as replicas share it: where it belongs, what it said, its vector, its expiry. */
+export interface SharedPrompt {
+  /** The tenant partition (for a purge). */
+  readonly tenant: string;
+  readonly partition: string;
+  /** The exact-cache digest of its answer. */
+  readonly id: string;
+  readonly text: string;
+  readonly vector: Float32Array;
+  /** Epoch ms after which the answer is gone (the prompt goes with it). */
+  readonly expiresAt: number;
+}
+
 export interface SemanticHit {
   /** The stored entry's id (the caller's cache key for its answer). */
   readonly id: string;

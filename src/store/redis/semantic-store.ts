@@ -1,17 +1,9 @@
 import { Redis } from 'ioredis';
+import type { SharedPrompt } from '../../cache/semantic/semantic-matcher.ts';
 import { connected } from './breaker-store.ts';
 
-/** One prompt the semantic cache remembered: where it belongs, what it said, its vector and its expiry. */
-export interface SemanticRecord {
-  readonly tenant: string;
-  readonly partition: string;
-  /** The exact-cache digest of its answer. */
-  readonly id: string;
-  readonly text: string;
-  readonly vector: Float32Array;
-  /** Epoch ms after which the answer is gone (the prompt goes with it). */
-  readonly expiresAt: number;
-}
+/** One prompt the semantic cache remembered, as the replicas share it. */
+export type SemanticRecord = SharedPrompt;
 
 export interface RedisSemanticStoreOptions {
   readonly keyPrefix?: string | undefined;
