@@ -370,6 +370,46 @@ describe('the exact cache, on one long-lived gateway', () => {
     assert.equal(unknown.status, 404);
   });
 
+  test(
+    'hostile input to the cache: strange directives, huge or SQL-looking ids, unknown parameters',
+    limits,
+    async () => {
+      const url = `${fixture.gateway.baseURL}/chat/completions`;
+      const auth = { authorization: `Bearer ${alice.secret}` };
+      const body = { model: 'gpt-4o-mini', messages: fresh('hostile') };
+      const odd = await postJson(url, body, {
+        ...auth,
+        'x-nexus-cache': "'; DROP TABLE cache; --",
+        'cache-control': 'x'.repeat(4000),
+      });
+      assert.equal(odd.status, 200, 'an unknown directive is ignored with a warning');
+      assert.match(odd.headers.get('x-nexus-warnings') ?? '', /x-nexus-cache/);
+      for (const query of [
+        `project_id=${'p'.repeat(10_000)}`,
+        "project_id=' OR 1=1 --",
+        'org_id=',
+        'principal=root',
+        'project_id=x&project_id=y',
+        'everything=true',
+        'limit=0',
+        'limit=abc',
+      ]) {
+        for (const method of ['GET', 'DELETE']) {
+          const reply = await fixture.as(fixture.masterKey, method, `/v1/admin/cache?${encodeURI(query)}`);
+          assert.ok(
+            reply.status === 400 || reply.status === 404,
+            `${method} ${query.slice(0, 40)}: ${reply.status}`,
+          );
+          assert.match(reply.text, /"error"/);
+        }
+      }
+      const noKey = await fixture.as(undefined, 'DELETE', `/v1/admin/cache?project_id=${alice.project.id}`);
+      assert.equal(noKey.status, 401);
+      const still = await postJson(url, body, auth);
+      assert.equal(still.headers.get('x-nexus-cache'), 'HIT', 'nothing hostile purged or broke the entry');
+    },
+  );
+
   test('a key whose metadata says cache off is never cached', limits, async () => {
     const carol = await fixture.tenant('carol', { metadata: { cache: 'off' } });
     const client = new OpenAI({ apiKey: carol.secret, baseURL: fixture.gateway.baseURL, maxRetries: 0 });
