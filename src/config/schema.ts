@@ -165,6 +165,17 @@ export const configSchema = z.strictObject({
       store: z.enum(['auto', 'memory', 'redis']).default('auto'),
       /** Identical concurrent requests make one upstream call; the others wait for it (and count as hits). */
       coalesce: z.boolean().default(true),
+      /**
+       * Per route (`/v1/chat/completions`, `/api/v1/completions/chat`, ...): `off`, `exact`, or `semantic` (the
+       * semantic cache too). A key's own `metadata.cache` wins over its route's; a route not named follows
+       * `enabled` and `semantic.enabled`.
+       */
+      routes: z
+        .record(
+          z.string().regex(/^\/[\w/.-]{0,200}$/, 'must be a route path such as /v1/chat/completions'),
+          z.enum(['off', 'exact', 'semantic']),
+        )
+        .default({}),
       semantic: z
         .strictObject({
           /** Opt-in: answer a prompt close enough in meaning to an earlier one of the same partition. */

@@ -127,9 +127,11 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
   const { operation, principal } = request;
   if (operation === undefined || principal === undefined) return undefined;
   const settings = services.settings;
-  const keyPolicy = principal.kind === 'key' ? principal.key.cache : undefined;
-  // A key's own policy wins over the gateway's; with the cache off for the request, it is not in play at all.
-  if (keyPolicy === undefined ? !settings.enabled : keyPolicy === 'off') return undefined;
+  // A key's own policy wins over its route's, which wins over the gateway's; with the cache off for the
+  // request, it is not in play at all.
+  const policyOf =
+    (principal.kind === 'key' ? principal.key.cache : undefined) ?? settings.routes[request.path];
+  if (policyOf === undefined ? !settings.enabled : policyOf === 'off') return undefined;
   const kind: CacheKind = operation.kind;
   const body = operation.body as Readonly<Record<string, unknown>>;
   const endpoint = operation.kind === 'messages' ? operation.endpoint : undefined;
@@ -152,7 +154,8 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
   );
   const key = cacheKey({ tenant, kind, model, body });
   const semanticOn =
-    services.semantic !== undefined && (keyPolicy === 'semantic' || settings.semantic.enabled);
+    services.semantic !== undefined &&
+    (policyOf === 'semantic' || (policyOf === undefined && settings.semantic.enabled));
   const prompt = semanticOn ? semanticPrompt(operation, settings.semantic) : undefined;
   return {
     key,

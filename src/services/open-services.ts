@@ -117,7 +117,9 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
   }
   let lastWarning = 0;
   const store =
-    useRedis && config.redis.url !== undefined
+    useRedis &&
+    config.redis.url !== undefined &&
+    (settings.semantic.enabled || Object.values(settings.routes).includes('semantic'))
       ? new RedisCacheStore(config.redis.url, {
           keyPrefix: config.redis.keyPrefix,
           maxEntryBytes: settings.maxEntryBytes,
@@ -129,11 +131,16 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
           },
         })
       : new MemoryCacheStore({ maxBytes: settings.maxBytes, maxEntryBytes: settings.maxEntryBytes });
-  const opened = settings.semantic.enabled ? openSemanticMatcher(settings.semantic) : undefined;
-  const semantic = opened?.matcher;
-  // The replicas' prompts, read at start and followed from then on, so every replica matches every prompt.
+  // Always there (its embedding thread starts on first use): a key or a route may opt in when the gateway's
+  // default (`cache.semantic.enabled`) is off.
+  const opened = openSemanticMatcher(settings.semantic);
+  const semantic = opened.matcher;
+  // The replicas' prompts, read at start and followed from then on, so every replica matches every prompt
+  // (where the gateway or a route turns the semantic cache on; a key alone opting in matches per replica).
   const semanticSync =
-    semantic !== undefined && useRedis && config.redis.url !== undefined
+    useRedis &&
+    config.redis.url !== undefined &&
+    (settings.semantic.enabled || Object.values(settings.routes).includes('semantic'))
       ? new RedisSemanticStore(config.redis.url, {
           keyPrefix: config.redis.keyPrefix,
           onError: (error) => log.warn({ err: error }, 'the semantic cache could not share prompts on Redis'),
@@ -141,9 +148,9 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
       : undefined;
   await semanticSync?.start(
     (record) => {
-      void semantic?.remember(record.partition, record.id, record.text, record.vector);
+      void semantic.remember(record.partition, record.id, record.text, record.vector);
     },
-    (tenant) => semantic?.clear(semanticTenantPrefix(tenant)),
+    (tenant) => semantic.clear(semanticTenantPrefix(tenant)),
   );
   return {
     settings,
@@ -154,7 +161,7 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
     semantic,
     semanticSync,
     close: async () => {
-      await Promise.allSettled([store.close(), semanticSync?.close(), opened?.close()]);
+      await Promise.allSettled([store.close(), semanticSync?.close(), opened.close()]);
     },
   };
 }

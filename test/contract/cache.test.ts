@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { writeConfigFile } from '../support/config-file.ts';
 import { type FakeAnthropic, startFakeAnthropic } from '../support/fake-anthropic.ts';
-import type { FakeOpenAI } from '../support/fake-openai.ts';
-import { postJson } from '../support/gateway.ts';
+import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
+import { postJson, startGateway } from '../support/gateway.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
 
 const limits = { timeout: 30_000 };
@@ -460,4 +461,49 @@ describe('the exact cache on /v1/messages (Anthropic pass-through)', () => {
     assert.deepEqual(second.content, first.content);
     assert.equal(fake.calls.length, calls);
   });
+});
+
+describe('per-route cache policy (nexus.yaml cache.routes)', () => {
+  test(
+    'a route turned off is never cached while another route still is; bad route names are refused',
+    limits,
+    async () => {
+      const fake = await startFakeOpenAI();
+      const config = writeConfigFile({ cache: { routes: { '/api/chat': 'off' } } });
+      const gateway = await startGateway({
+        OPENAI_API_KEY: 'sk-route-policy',
+        OPENAI_BASE_URL: fake.url,
+        CACHE_ENABLED: 'true',
+        NEXUS_CONFIG: config.path,
+      });
+      try {
+        const message = `route policy ${randomUUID()}`;
+        for (let i = 0; i < 2; i++) {
+          const reply = await postJson(`${gateway.origin}/api/chat`, { message, model: 'gpt-4o-mini' });
+          assert.equal(reply.status, 200);
+          assert.equal(
+            reply.headers.get('x-nexus-cache'),
+            null,
+            'the route is off: the cache is not in play',
+          );
+        }
+        assert.equal(fake.callsTo('/chat/completions').length, 2);
+        const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: message }] };
+        await postJson(`${gateway.baseURL}/chat/completions`, body);
+        const again = await postJson(`${gateway.baseURL}/chat/completions`, body);
+        assert.equal(again.headers.get('x-nexus-cache'), 'HIT');
+        assert.equal(fake.callsTo('/chat/completions').length, 3);
+      } finally {
+        await gateway.close();
+        await fake.close();
+        config.remove();
+      }
+      const bad = writeConfigFile({ cache: { routes: { 'not a path': 'off' } } });
+      try {
+        await assert.rejects(startGateway({ NEXUS_CONFIG: bad.path }), /cache\.routes|route path/);
+      } finally {
+        bad.remove();
+      }
+    },
+  );
 });
