@@ -9,6 +9,7 @@ import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createPipelineStages } from './pipeline/chain.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
+import { embedThroughGateway } from './pipeline/embed-through-gateway.ts';
 import { createModelResolver } from './pipeline/resolve-model.ts';
 import type { TenancyServices } from './pipeline/tenancy.ts';
 import { createProviderRegistry } from './providers/registry.ts';
@@ -121,7 +122,15 @@ export function createApp(options: AppOptions = {}): App {
           await breakerStore.ready();
           await breakers.attach();
         }
-        gateway.services.current = await openServices(config, log, tenancy);
+        const semantic = config.cache.semantic;
+        gateway.services.current = await openServices(
+          config,
+          log,
+          tenancy,
+          semantic.embedder === 'local'
+            ? undefined
+            : embedThroughGateway(gateway.stages, semantic.embedder, semantic.dimensions ?? 0),
+        );
       } catch (error) {
         await Promise.allSettled([breakerStore?.close(), client.close()]);
         throw error;

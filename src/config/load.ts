@@ -123,6 +123,8 @@ function applyEnv(
   scalar('CACHE_STORE', ['cache', 'store'], 'string');
   scalar('SEMANTIC_CACHE_ENABLED', ['cache', 'semantic', 'enabled'], 'boolean');
   scalar('SEMANTIC_CACHE_THRESHOLD', ['cache', 'semantic', 'threshold'], 'number');
+  scalar('SEMANTIC_CACHE_EMBEDDER', ['cache', 'semantic', 'embedder'], 'string');
+  scalar('SEMANTIC_CACHE_DIMENSIONS', ['cache', 'semantic', 'dimensions'], 'number');
   scalar('NEXUS_SIGNUP', ['tenancy', 'signup', 'enabled'], 'boolean');
   scalar('NEXUS_SIGNUP_PER_HOUR', ['tenancy', 'signup', 'perHour'], 'number');
   scalar('NEXUS_SIGNUP_REQUEST_QUOTA', ['tenancy', 'signup', 'requestQuota'], 'number');

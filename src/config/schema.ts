@@ -186,6 +186,13 @@ export const configSchema = z.strictObject({
           multiTurn: z.boolean().default(false),
           /** Also for requests with tools. */
           tools: z.boolean().default(false),
+          /**
+           * `local` (Universal Sentence Encoder Lite from npm, offline, on its own thread), or a model the gateway
+           * routes (`openai/text-embedding-3-small`), called through the gateway and billed to it in the ledger.
+           */
+          embedder: z.string().min(1).max(200).default('local'),
+          /** The vectors' length asked of a provider's embedder (required with one; sent as `dimensions`). */
+          dimensions: z.int().min(8).max(8192).optional(),
         })
         .prefault({}),
     })

@@ -165,7 +165,10 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
     semantic:
       prompt === undefined
         ? undefined
-        : { partition: semanticPartition(tenant, kind, model, operation), prompt },
+        : {
+            partition: semanticPartition(tenant, kind, model, operation, settings.semantic.embedder),
+            prompt,
+          },
   };
 }
 

@@ -41,13 +41,15 @@ export function semanticPartition(
   kind: CacheKind,
   model: string,
   operation: Operation,
+  embedder: string,
 ): string {
   const body = operation.body as Readonly<Record<string, unknown>>;
   const messages = (body.messages as readonly unknown[] | undefined) ?? [];
   // Every turn but the last (the compared prompt) stays in the partition: the system prompt, earlier turns.
   const rest = { ...body, messages: messages.slice(0, -1) };
   const digest = createHash('sha256')
-    .update(JSON.stringify([kind, model]))
+    // The embedder too: vectors of two embedders are never compared.
+    .update(JSON.stringify([kind, model, embedder]))
     .update(canonicalRequest(rest))
     .digest('hex');
   return `${semanticTenantPrefix(tenant)}${digest}`;

@@ -40,7 +40,13 @@ export interface Services {
  * loads the active keys, and starts the limiter (on Redis with `REDIS_URL`, else in process) and the ledger
  * writer, then hands them to the pipeline's stages through `tenancy`.
  */
-export async function openServices(config: Config, log: Logger, tenancy: TenancyServices): Promise<Services> {
+export async function openServices(
+  config: Config,
+  log: Logger,
+  tenancy: TenancyServices,
+  /** Embeddings of a model the gateway routes, when `cache.semantic.embedder` names one. */
+  embed?: (texts: string[]) => Promise<number[][]>,
+): Promise<Services> {
   const store = await createStore(config);
   const secret = config.tenancy.encryptionKey;
   const cipher = secret === undefined ? undefined : new ProviderKeyCipher(secret);
@@ -82,7 +88,7 @@ export async function openServices(config: Config, log: Logger, tenancy: Tenancy
         log.warn({ err: error, buffered }, 'usage records could not be written; kept and retried'),
     },
   );
-  const cache = await openCache(config, log);
+  const cache = await openCache(config, log, embed);
   tenancy.keys = keys;
   tenancy.limiter = limiter;
   tenancy.ledger = ledger;
@@ -108,7 +114,11 @@ export async function openServices(config: Config, log: Logger, tenancy: Tenancy
  * else in this process. An unreachable Redis never fails a request (a miss; an answer not stored); failures are
  * logged at most once a minute.
  */
-async function openCache(config: Config, log: Logger): Promise<CacheServices> {
+async function openCache(
+  config: Config,
+  log: Logger,
+  embed: ((texts: string[]) => Promise<number[][]>) | undefined,
+): Promise<CacheServices> {
   const settings = config.cache;
   const useRedis =
     settings.store === 'redis' || (settings.store === 'auto' && config.redis.url !== undefined);
@@ -133,7 +143,7 @@ async function openCache(config: Config, log: Logger): Promise<CacheServices> {
       : new MemoryCacheStore({ maxBytes: settings.maxBytes, maxEntryBytes: settings.maxEntryBytes });
   // Always there (its embedding thread starts on first use): a key or a route may opt in when the gateway's
   // default (`cache.semantic.enabled`) is off.
-  const opened = openSemanticMatcher(settings.semantic);
+  const opened = openSemanticMatcher(settings.semantic, embed);
   const semantic = opened.matcher;
   // The replicas' prompts, read at start and followed from then on, so every replica matches every prompt
   // (where the gateway or a route turns the semantic cache on; a key alone opting in matches per replica).

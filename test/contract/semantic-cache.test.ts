@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { startFakeOpenAI } from '../support/fake-openai.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
 
 // The first lookup loads the model (about a second on this machine, more under load).
@@ -96,4 +97,68 @@ describe('the semantic cache, on one long-lived gateway', () => {
     const three = await ask(clientA, 'How do I boil 3 eggs?');
     assert.equal(three.response.headers.get('x-nexus-cache'), 'MISS');
   });
+});
+
+describe("the semantic cache with a provider's embeddings (cache.semantic.embedder)", () => {
+  test(
+    'prompts are embedded through the gateway (billed to it in the ledger) and a paraphrase hits',
+    limits,
+    async () => {
+      // The fake's notion of meaning: texts with the same words after dropping a few helper words are one vector.
+      const meaning = (text: string) =>
+        text
+          .toLowerCase()
+          .replace(/[^a-z ]/g, '')
+          .split(' ')
+          .filter((word) => word !== '' && !['do', 'can', 'i'].includes(word))
+          .join(' ');
+      const fake = await startFakeOpenAI({
+        embeddingOf: (text, dimensions) => {
+          const vector = new Array<number>(dimensions).fill(0);
+          const words = meaning(text);
+          for (let index = 0; index < words.length; index++) {
+            vector[index % dimensions]! += words.charCodeAt(index);
+          }
+          return vector;
+        },
+      });
+      const fixture = new TenantFixture({
+        CACHE_ENABLED: 'true',
+        SEMANTIC_CACHE_ENABLED: 'true',
+        SEMANTIC_CACHE_EMBEDDER: 'openai/text-embedding-3-small',
+        SEMANTIC_CACHE_DIMENSIONS: '32',
+      });
+      await fixture.start({ OPENAI_BASE_URL: fake.url });
+      try {
+        const client = new OpenAI({
+          apiKey: fixture.masterKey,
+          baseURL: fixture.gateway.baseURL,
+          maxRetries: 0,
+        });
+        const ask = (content: string) =>
+          client.chat.completions
+            .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] })
+            .withResponse();
+        const first = await ask('How do I make tea?');
+        assert.equal(first.response.headers.get('x-nexus-cache'), 'MISS');
+        const remembered = () => fixture.gateway.app.gateway.services.current?.cache.semantic?.size ?? 0;
+        for (let i = 0; i < 100 && remembered() < 1; i++) await new Promise((done) => setTimeout(done, 20));
+        const second = await ask('How can I make tea?');
+        assert.equal(second.response.headers.get('x-nexus-cache'), 'HIT-SEMANTIC');
+        assert.equal(second.data.choices[0]?.message.content, first.data.choices[0]?.message.content);
+        const embeddingCalls = fake.callsTo('/embeddings');
+        assert.ok(embeddingCalls.length >= 2, 'both prompts were embedded by the provider');
+        assert.equal((embeddingCalls[0]?.body as { dimensions?: number } | undefined)?.dimensions, 32);
+        await fixture.flush();
+        const logs = await fixture.as(fixture.masterKey, 'GET', '/v1/admin/logs?limit=1000');
+        const records = (JSON.parse(logs.text) as { data: Array<{ route: string; cost_usd: number }> }).data;
+        const embedding = records.filter((record) => record.route === 'semantic-cache');
+        assert.ok(embedding.length >= 2, 'each embedding call has its usage record');
+        assert.ok(embedding.every((record) => record.cost_usd > 0));
+      } finally {
+        await fixture.close();
+        await fake.close();
+      }
+    },
+  );
 });

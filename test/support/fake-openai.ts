@@ -93,6 +93,8 @@ export interface FakeOpenAIOptions {
   rejectUnknownModels?: boolean | undefined;
   /** Embedding length when the request has no `dimensions`. Default 16. */
   embeddingDimensions?: number | undefined;
+  /** The vector of one input, in place of the default hash of its text (a test's own notion of meaning). */
+  embeddingOf?: ((text: string, dimensions: number) => number[]) | undefined;
   /** Pause between stream chunks, in milliseconds. Default 0. */
   chunkDelayMs?: number | undefined;
   /** Default `fp_fake0000001`. */
@@ -495,7 +497,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const response: EmbeddingsResponse = {
       object: 'list',
       data: inputs.map((input, index) => {
-        const vector = fakeEmbedding(input.text, dimensions);
+        const vector = options.embeddingOf?.(input.text, dimensions) ?? fakeEmbedding(input.text, dimensions);
         return { object: 'embedding', index, embedding: base64 ? encodeEmbeddingBase64(vector) : vector };
       }),
       model: String(body.model),
