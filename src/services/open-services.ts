@@ -127,9 +127,7 @@ async function openCache(
   }
   let lastWarning = 0;
   const store =
-    useRedis &&
-    config.redis.url !== undefined &&
-    (settings.semantic.enabled || Object.values(settings.routes).includes('semantic'))
+    useRedis && config.redis.url !== undefined
       ? new RedisCacheStore(config.redis.url, {
           keyPrefix: config.redis.keyPrefix,
           maxEntryBytes: settings.maxEntryBytes,

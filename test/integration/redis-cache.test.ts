@@ -27,18 +27,19 @@ function replicaEnv(upstreamUrl: string): Record<string, string> {
   };
 }
 
-/** Sends the request until a replica answers it from the cache (the store's write is not awaited by the reply). */
-async function untilHit(
-  replica: TestGateway,
-  body: object,
-  key = masterKey,
-): Promise<Awaited<ReturnType<typeof postJson>>> {
-  let reply = await postJson(`${replica.baseURL}/chat/completions`, body, { authorization: `Bearer ${key}` });
-  for (let i = 0; i < 50 && reply.headers.get('x-nexus-cache') !== 'HIT'; i++) {
+/**
+ * Waits until the master key's partition holds `count` entries in Redis, as any replica lists it: a reply goes
+ * out before its answer's write lands, so another replica asked at once could still miss.
+ */
+async function untilStored(replica: TestGateway, count: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const listed = await fetch(`${replica.origin}/v1/admin/cache?principal=master`, {
+      headers: { authorization: `Bearer ${masterKey}` },
+    });
+    if (((await listed.json()) as { data: unknown[] }).data.length >= count) return;
     await sleep(20);
-    reply = await postJson(`${replica.baseURL}/chat/completions`, body, { authorization: `Bearer ${key}` });
   }
-  return reply;
+  assert.fail(`the shared cache never held ${count} entries`);
 }
 
 it('two replicas on one Redis share cached answers, and a purge reaches both', async (context) => {
@@ -54,7 +55,10 @@ it('two replicas on one Redis share cached answers, and a purge reaches both', a
       authorization: `Bearer ${masterKey}`,
     });
     assert.equal(first.headers.get('x-nexus-cache'), 'MISS');
-    const onB = await untilHit(replicaB, body);
+    await untilStored(replicaB, 1);
+    const onB = await postJson(`${replicaB.baseURL}/chat/completions`, body, {
+      authorization: `Bearer ${masterKey}`,
+    });
     assert.equal(onB.headers.get('x-nexus-cache'), 'HIT');
     assert.deepEqual(
       (onB.body as OpenAI.ChatCompletion).choices,
