@@ -11,17 +11,26 @@ import type {
 } from '../cache/cache-types.ts';
 import type { Coalescer } from '../cache/coalescer.ts';
 import type { SemanticMatcher, SharedPrompt } from '../cache/semantic/semantic-matcher.ts';
-import { AnthropicStreamAccumulator, ChatStreamAccumulator } from '../cache/stream-accumulator.ts';
+import { AnthropicStreamAccumulator } from '../cache/stream-accumulator.ts';
 import { StreamFanout } from '../cache/stream-fanout.ts';
 import { replayAnthropicMessage, replayChatCompletion } from '../cache/stream-replay.ts';
 import type { Config } from '../config/schema.ts';
 import { isNexusError } from '../core/errors.ts';
-import type { ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, Usage } from '../core/openai-types.ts';
+import type { EmbeddingsResponse, Usage } from '../core/openai-types.ts';
 import type { NativeEvent, StreamBatch, StreamEvent } from '../providers/types.ts';
+import {
+  batchOf,
+  completionOf,
+  FollowedStream,
+  isUsageEvent,
+  RecordingStream,
+  ReplayedStream,
+  replayFrames,
+  usageShownAs,
+} from './cache-streams.ts';
 import type { Stage } from './compose.ts';
 import type { GatewayRequest, MessagesBatch, Operation, Reply, ReplyStream } from './request.ts';
 import { semanticPartition, semanticPrompt } from './semantic-prompt.ts';
-import type { TenancyServices } from './tenancy.ts';
 
 /** The cache's parts, opened with the other state layers (services/open-services.ts). */
 export interface CacheServices {
@@ -83,7 +92,10 @@ interface Lookup {
  * time are coalesced: one leads, the others wait for its answer (JSON) or follow its stream from the first
  * byte, and count as hits. The store never fails a request: an unreachable Redis is a miss.
  */
-export function createCacheStage(tenancy: TenancyServices): Stage<GatewayRequest> {
+export function createCacheStage(tenancy: {
+  /** Opened with the other state layers (`TenancyServices`), absent until then. */
+  readonly cache: CacheServices | undefined;
+}): Stage<GatewayRequest> {
   return async function cache(request, next) {
     const services = tenancy.cache;
     const lookup = services === undefined ? undefined : lookupOf(request, services);
@@ -449,236 +461,11 @@ function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | un
   }
 }
 
-/** A stored stream replayed as its own chunks' text (parsed only if a consumer reads `chunk`). */
-function replayFrames(frames: StreamFrames, includeUsage: boolean): ReplyStream<StreamBatch> {
-  const texts = includeUsage && frames.usage !== null ? [...frames.chunks, frames.usage] : frames.chunks;
-  const events = texts.map((text) => new StoredChunk(text));
-  return new ReplayedStream<StreamBatch>([batchOf(events, true)]);
-}
-
-/** A stored stream as one completion, for a JSON request; undefined if it does not add up to a whole answer. */
-function completionOf(frames: StreamFrames): ChatCompletion | undefined {
-  const accumulator = new ChatStreamAccumulator();
-  try {
-    for (const text of frames.chunks) accumulator.add(JSON.parse(text) as ChatCompletionChunk);
-    if (frames.usage !== null) accumulator.add(JSON.parse(frames.usage) as ChatCompletionChunk);
-  } catch {
-    return undefined;
-  }
-  return accumulator.result();
-}
-
-/** A stored chunk's text, parsed on first access to `chunk`. */
-class StoredChunk implements StreamEvent {
-  readonly raw: string;
-  #chunk: ChatCompletionChunk | undefined;
-
-  constructor(raw: string) {
-    this.raw = raw;
-  }
-
-  get chunk(): ChatCompletionChunk {
-    this.#chunk ??= JSON.parse(this.raw) as ChatCompletionChunk;
-    return this.#chunk;
-  }
-}
-
-function batchOf(events: StreamEvent[], complete: boolean): StreamBatch {
-  return complete ? Object.assign(events, { complete: true as const }) : events;
-}
-
 /** Whether a streamed chat request asked for the final usage chunk (`stream_options.include_usage`). */
 function wantsUsageChunk(operation: Operation | undefined): boolean {
   if (operation?.kind !== 'chat') return false;
   const options = operation.body.stream_options as { include_usage?: unknown } | null | undefined;
   return options?.include_usage === true;
-}
-
-/**
- * A leader's batch as a follower sees it: the usage chunk shown or hidden as the follower asked (the leader's
- * client may have asked otherwise). Only a batch that carried usage holds such a chunk.
- */
-function usageShownAs(batch: StreamBatch, wantsUsage: boolean): StreamBatch {
-  if (batch.usage === undefined) return batch;
-  const events = batch.map((event): StreamEvent => {
-    if (!isUsageChunk(event)) return event;
-    return wantsUsage
-      ? { chunk: event.chunk, raw: event.raw }
-      : { chunk: event.chunk, raw: event.raw, hidden: true };
-  });
-  return Object.assign(events, {
-    ...(batch.complete === true ? { complete: true as const } : {}),
-    usage: batch.usage,
-  });
-}
-
-/**
- * Whether an event is the usage chunk, without parsing a chunk that was forwarded as text: its text has an
- * empty `choices` array (a key: unescaped quotes occur in JSON text only around keys and string values).
- */
-function isUsageEvent(event: StreamEvent): boolean {
-  if (event.hidden === true) return true;
-  if (event.raw !== undefined) return emptyChoices.test(event.raw);
-  return isUsageChunk(event);
-}
-
-const emptyChoices = /"choices"\s*:\s*\[\s*\]/;
-
-function isUsageChunk(event: StreamEvent): boolean {
-  if (event.hidden === true) return true;
-  const chunk: ChatCompletionChunk = event.chunk;
-  return chunk.choices.length === 0 && chunk.usage != null;
-}
-
-/** A stream whose ends callbacks run once. */
-abstract class EndingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
-  #ended = false;
-  #onEnd: Array<() => void> = [];
-
-  onEnd(callback: () => void): void {
-    if (this.#ended) callback();
-    else this.#onEnd.push(callback);
-  }
-
-  protected end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    for (const callback of this.#onEnd) callback();
-    this.#onEnd = [];
-  }
-
-  abstract next(): Promise<IteratorResult<B, undefined>>;
-
-  async return(): Promise<IteratorResult<B, undefined>> {
-    this.end();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<B> {
-    return this;
-  }
-}
-
-/** A cached answer's batches, replayed. */
-class ReplayedStream<B> extends EndingStream<B> {
-  readonly #batches: B[];
-
-  constructor(batches: B[]) {
-    super();
-    this.#batches = batches;
-  }
-
-  async next(): Promise<IteratorResult<B, undefined>> {
-    const batch = this.#batches.shift();
-    if (batch !== undefined) return { done: false, value: batch };
-    this.end();
-    return { done: true, value: undefined };
-  }
-}
-
-/** A leader's stream as one follower reads it. */
-class FollowedStream<B> extends EndingStream<B> {
-  readonly #source: AsyncIterator<B>;
-  readonly #map: (batch: B) => B;
-
-  constructor(source: AsyncIterator<B>, map: (batch: B) => B) {
-    super();
-    this.#source = source;
-    this.#map = map;
-  }
-
-  async next(): Promise<IteratorResult<B, undefined>> {
-    try {
-      const next = await this.#source.next();
-      if (next.done === true) {
-        this.end();
-        return { done: true, value: undefined };
-      }
-      return { done: false, value: this.#map(next.value) };
-    } catch (error) {
-      this.end();
-      throw error;
-    }
-  }
-
-  override async return(): Promise<IteratorResult<B, undefined>> {
-    await this.#source.return?.();
-    return super.return();
-  }
-}
-
-/**
- * The request's own stream, passed through unchanged, with each batch shown to `observe` (and to the followers'
- * fanout); `onComplete` runs when it ended normally. A stream that breaks, or that its client stops reading,
- * never completes; its followers then get the same error, or are told it was abandoned.
- */
-class RecordingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
-  readonly #source: ReplyStream<B>;
-  readonly #iterator: AsyncIterator<B>;
-  readonly #fanout: StreamFanout<B> | undefined;
-  readonly #observe: (batch: B) => void;
-  #complete: (() => void) | undefined;
-  #broken = false;
-  #finished = false;
-
-  constructor(source: ReplyStream<B>, fanout: StreamFanout<B> | undefined, observe: (batch: B) => void) {
-    this.#source = source;
-    this.#iterator = source[Symbol.asyncIterator]();
-    this.#fanout = fanout;
-    this.#observe = observe;
-  }
-
-  onEnd(callback: () => void): void {
-    this.#source.onEnd(callback);
-  }
-
-  onComplete(callback: () => void): void {
-    this.#complete = callback;
-  }
-
-  async next(): Promise<IteratorResult<B, undefined>> {
-    let next: IteratorResult<B, unknown>;
-    try {
-      next = await this.#iterator.next();
-    } catch (error) {
-      this.#broken = true;
-      this.#finish(() => this.#fanout?.fail(error));
-      throw error;
-    }
-    if (next.done === true) {
-      this.#finish(() => {
-        this.#fanout?.end();
-        if (!this.#broken) this.#complete?.();
-      });
-      return { done: true, value: undefined };
-    }
-    const batch = next.value;
-    try {
-      this.#observe(batch);
-    } catch {
-      // An answer that cannot be read back whole is not stored; the client still gets every byte.
-      this.#broken = true;
-    }
-    this.#fanout?.push(batch);
-    return { done: false, value: batch };
-  }
-
-  async return(): Promise<IteratorResult<B, undefined>> {
-    this.#broken = true;
-    this.#finish(() => this.#fanout?.fail(new Error('the stream being followed was abandoned')));
-    await this.#iterator.return?.();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<B> {
-    return this;
-  }
-
-  #finish(action: () => void): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    action();
-  }
 }
 
 /** A stream flight stays joinable while the leader's stream runs; an answer in one piece is stored by then. */
