@@ -49,7 +49,7 @@ export type PolicyHeaders = Readonly<Record<string, string | string[] | undefine
  *   `X-Routing-Mode` is, so that a newer client still gets an answer).
  */
 export function parseCachePolicy(
-  body: Readonly<Record<string, unknown>>,
+  body: { readonly cache?: unknown; readonly cacheTtl?: unknown },
   headers: PolicyHeaders,
   defaults: CachePolicyDefaults = {},
 ): { value: CachePolicy; warnings: Warning[] } {

@@ -2,7 +2,7 @@ import type { StreamFrames } from '../cache/cache-types.ts';
 import { ChatStreamAccumulator } from '../cache/stream-accumulator.ts';
 import type { StreamFanout } from '../cache/stream-fanout.ts';
 import type { ChatCompletion, ChatCompletionChunk } from '../core/openai-types.ts';
-import type { StreamBatch, StreamEvent } from '../providers/types.ts';
+import { markComplete, markUsage, type StreamBatch, type StreamEvent } from '../providers/types.ts';
 import type { ReplyStream } from './request.ts';
 
 /**
@@ -14,7 +14,7 @@ import type { ReplyStream } from './request.ts';
 export function replayFrames(frames: StreamFrames, includeUsage: boolean): ReplyStream<StreamBatch> {
   const texts = includeUsage && frames.usage !== null ? [...frames.chunks, frames.usage] : frames.chunks;
   const events = texts.map((text) => new StoredChunk(text));
-  return new ReplayedStream<StreamBatch>([batchOf(events, true)]);
+  return new ReplayedStream<StreamBatch>([markComplete(events)]);
 }
 
 /** A stored stream as one completion, for a JSON request; undefined if it does not add up to a whole answer. */
@@ -44,10 +44,6 @@ class StoredChunk implements StreamEvent {
   }
 }
 
-export function batchOf(events: StreamEvent[], complete: boolean): StreamBatch {
-  return complete ? Object.assign(events, { complete: true as const }) : events;
-}
-
 /**
  * A leader's batch as a follower sees it: the usage chunk shown or hidden as the follower asked (the leader's
  * client may have asked otherwise). Only a batch that carried usage holds such a chunk.
@@ -55,15 +51,13 @@ export function batchOf(events: StreamEvent[], complete: boolean): StreamBatch {
 export function usageShownAs(batch: StreamBatch, wantsUsage: boolean): StreamBatch {
   if (batch.usage === undefined) return batch;
   const events = batch.map((event): StreamEvent => {
-    if (!isUsageChunk(event)) return event;
+    if (!isUsageEvent(event)) return event;
     return wantsUsage
       ? { chunk: event.chunk, raw: event.raw }
       : { chunk: event.chunk, raw: event.raw, hidden: true };
   });
-  return Object.assign(events, {
-    ...(batch.complete === true ? { complete: true as const } : {}),
-    usage: batch.usage,
-  });
+  const shown = markUsage(events, batch.usage);
+  return batch.complete === true ? markComplete(shown) : shown;
 }
 
 /**
@@ -73,16 +67,10 @@ export function usageShownAs(batch: StreamBatch, wantsUsage: boolean): StreamBat
 export function isUsageEvent(event: StreamEvent): boolean {
   if (event.hidden === true) return true;
   if (event.raw !== undefined) return emptyChoices.test(event.raw);
-  return isUsageChunk(event);
+  return event.chunk.choices.length === 0 && event.chunk.usage != null;
 }
 
 const emptyChoices = /"choices"\s*:\s*\[\s*\]/;
-
-function isUsageChunk(event: StreamEvent): boolean {
-  if (event.hidden === true) return true;
-  const chunk: ChatCompletionChunk = event.chunk;
-  return chunk.choices.length === 0 && chunk.usage != null;
-}
 
 /** A stream whose ends callbacks run once. */
 abstract class EndingStream<B> implements ReplyStream<B>, AsyncIterator<B> {

@@ -3,7 +3,6 @@ import { type CachePolicy, parseCachePolicy } from '../cache/cache-policy.ts';
 import type {
   AnthropicMessageBody,
   CachedEntry,
-  CachedUsage,
   CacheKey,
   CacheKind,
   CacheStore,
@@ -13,23 +12,13 @@ import type { Coalescer } from '../cache/coalescer.ts';
 import type { SemanticMatcher, SharedPrompt } from '../cache/semantic/semantic-matcher.ts';
 import { AnthropicStreamAccumulator } from '../cache/stream-accumulator.ts';
 import { StreamFanout } from '../cache/stream-fanout.ts';
-import { replayAnthropicMessage, replayChatCompletion } from '../cache/stream-replay.ts';
 import type { Config } from '../config/schema.ts';
 import { isNexusError } from '../core/errors.ts';
-import type { EmbeddingsResponse, Usage } from '../core/openai-types.ts';
-import type { NativeEvent, StreamBatch, StreamEvent } from '../providers/types.ts';
-import {
-  batchOf,
-  completionOf,
-  FollowedStream,
-  isUsageEvent,
-  RecordingStream,
-  ReplayedStream,
-  replayFrames,
-  usageShownAs,
-} from './cache-streams.ts';
+import type { StreamBatch } from '../providers/types.ts';
+import { answerFromEntry, entryHeader, entryOf, wantsUsageChunk } from './cache-entries.ts';
+import { FollowedStream, isUsageEvent, RecordingStream, usageShownAs } from './cache-streams.ts';
 import type { Stage } from './compose.ts';
-import type { GatewayRequest, MessagesBatch, Operation, Reply, ReplyStream } from './request.ts';
+import type { GatewayRequest, MessagesBatch, Reply, ReplyStream } from './request.ts';
 import { semanticPartition, semanticPrompt } from './semantic-prompt.ts';
 
 /** The cache's parts, opened with the other state layers (services/open-services.ts). */
@@ -38,8 +27,8 @@ export interface CacheServices {
   readonly store: CacheStore;
   /** Identical concurrent requests share one upstream call; absent when `cache.coalesce` is off. */
   readonly coalescer: Coalescer<Flight> | undefined;
-  /** The semantic matcher when `cache.semantic.enabled`. */
-  readonly semantic: SemanticMatcher | undefined;
+  /** The semantic matcher (its embedder starts on first use), for the gateway, a route or a key opting in. */
+  readonly semantic: SemanticMatcher;
   /** Shares remembered prompts with the other replicas (on Redis). */
   readonly semanticSync: SemanticSync | undefined;
   /** Closes the store, the sharing and the embedding thread (at shutdown). */
@@ -134,6 +123,8 @@ export function createCacheStage(tenancy: {
   };
 }
 
+const noCacheOptions = {};
+
 /** The request's key, policy and partitions, or undefined when it is not one the cache answers. */
 function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | undefined {
   const { operation, principal } = request;
@@ -149,7 +140,7 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
   const endpoint = operation.kind === 'messages' ? operation.endpoint : undefined;
   if (notCacheableReason(kind, body, endpoint) !== undefined) return undefined;
   const { value: policy, warnings } = parseCachePolicy(
-    operation.kind === 'messages' ? {} : { ...operation.cacheOptions },
+    (operation.kind === 'messages' ? undefined : operation.cacheOptions) ?? noCacheOptions,
     request.headers,
     { enabled: true, ttlSeconds: settings.ttlSeconds },
   );
@@ -165,9 +156,7 @@ function lookupOf(request: GatewayRequest, services: CacheServices): Lookup | un
       : principal,
   );
   const key = cacheKey({ tenant, kind, model, body });
-  const semanticOn =
-    services.semantic !== undefined &&
-    (policyOf === 'semantic' || (policyOf === undefined && settings.semantic.enabled));
+  const semanticOn = policyOf === 'semantic' || (policyOf === undefined && settings.semantic.enabled);
   const prompt = semanticOn ? semanticPrompt(operation, settings.semantic) : undefined;
   return {
     key,
@@ -191,7 +180,7 @@ async function semanticHit(
 ): Promise<{ entry: CachedEntry; similarity: number } | undefined> {
   const matcher = services.semantic;
   const semantic = lookup.semantic;
-  if (matcher === undefined || semantic === undefined) return undefined;
+  if (semantic === undefined) return undefined;
   let found: Awaited<ReturnType<SemanticMatcher['lookup']>>;
   try {
     found = await matcher.lookup(semantic.partition, semantic.prompt);
@@ -233,7 +222,7 @@ async function lead(
       costUsd: () => request.costUsd ?? 0,
     };
   }
-  const entry = entryOf(request, lookup);
+  const entry = entryOf(request, lookup.key.tenant);
   if (entry === undefined) return { kind: 'none' };
   if (lookup.policy.write) store(services, lookup, entry);
   return { kind: 'entry', entry };
@@ -276,7 +265,7 @@ function remember(request: GatewayRequest, services: CacheServices, lookup: Look
     recordStream(request, reply, services, lookup, false);
     return;
   }
-  const entry = entryOf(request, lookup);
+  const entry = entryOf(request, lookup.key.tenant);
   if (entry !== undefined) store(services, lookup, entry);
 }
 
@@ -290,7 +279,7 @@ function store(services: CacheServices, lookup: Lookup, entry: CachedEntry): voi
 async function rememberPrompt(services: CacheServices, lookup: Lookup): Promise<void> {
   const matcher = services.semantic;
   const semantic = lookup.semantic;
-  if (matcher === undefined || semantic === undefined) return;
+  if (semantic === undefined) return;
   try {
     const vector = semantic.vector ?? (await matcher.vectorOf(semantic.prompt));
     if (vector === undefined) return;
@@ -309,54 +298,6 @@ async function rememberPrompt(services: CacheServices, lookup: Lookup): Promise<
   }
 }
 
-/** What every entry of a successful request says besides its answer; undefined for a failed one. */
-function entryHeader(request: GatewayRequest, lookup: Lookup) {
-  const target = request.target;
-  if (target === undefined || request.errorCode !== undefined) return undefined;
-  return {
-    tenant: lookup.key.tenant,
-    provider: target.instance.name,
-    model: target.model,
-    usage: cachedUsage(request.served?.usage),
-    costUsd: request.costUsd ?? 0,
-    createdAt: Date.now(),
-  };
-}
-
-/** The entry for a reply in one piece, or undefined when it failed. */
-function entryOf(request: GatewayRequest, lookup: Lookup): CachedEntry | undefined {
-  const reply = request.reply;
-  const common = entryHeader(request, lookup);
-  if (reply === undefined || common === undefined) return undefined;
-  switch (reply.kind) {
-    case 'chat':
-      return { ...common, kind: 'chat', body: reply.result.completion };
-    case 'embeddings':
-      return { ...common, kind: 'embeddings', body: reply.result.response };
-    case 'messages': {
-      const body = typeof reply.body === 'string' ? parseMessage(reply.body) : reply.body;
-      return body === undefined
-        ? undefined
-        : { ...common, kind: 'messages', body: body as AnthropicMessageBody };
-    }
-    default:
-      return undefined;
-  }
-}
-
-function parseMessage(text: string): AnthropicMessageBody | undefined {
-  try {
-    const parsed = JSON.parse(text) as AnthropicMessageBody;
-    return parsed?.type === 'message' ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function cachedUsage(usage: Usage | undefined): CachedUsage {
-  return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: usage?.completion_tokens ?? 0 };
-}
-
 /**
  * Puts a recorder on the request's stream: every batch goes to the client as before (and, for a flight's
  * leader, to the requests following it); when the stream has ended normally and the accumulated answer is
@@ -370,7 +311,7 @@ function recordStream(
   shared: boolean,
 ): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined {
   const save = (answer: { body: AnthropicMessageBody } | { frames: StreamFrames } | undefined) => {
-    const common = entryHeader(request, lookup);
+    const common = entryHeader(request, lookup.key.tenant);
     if (!lookup.policy.write || answer === undefined || common === undefined) return;
     store(
       services,
@@ -409,63 +350,6 @@ function recordStream(
   });
   request.reply = { kind: 'messages-stream', stream: recorder };
   return fanout;
-}
-
-/**
- * Answers the request from a stored entry: the reply in the shape asked for, at no cost. False when the entry
- * cannot answer it (another kind of answer), so the request goes on.
- */
-function answerFromEntry(
-  request: GatewayRequest,
-  entry: CachedEntry,
-  result: 'HIT' | 'HIT-SEMANTIC',
-  similarity?: number,
-): boolean {
-  const reply = replyFromEntry(request, entry);
-  if (reply === undefined) return false;
-  request.cacheResult = result;
-  request.cacheHit = { provider: entry.provider, model: entry.model, savingsUsd: entry.costUsd, similarity };
-  request.costUsd = 0;
-  request.reply = reply;
-  return true;
-}
-
-function replyFromEntry(request: GatewayRequest, entry: CachedEntry): Reply | undefined {
-  if (entry.kind !== request.operation?.kind) return undefined;
-  const streamed = request.streamed;
-  switch (entry.kind) {
-    case 'chat': {
-      const includeUsage = wantsUsageChunk(request.operation);
-      if (entry.frames !== undefined) {
-        if (streamed) return { kind: 'chat-stream', stream: replayFrames(entry.frames, includeUsage) };
-        const completion = completionOf(entry.frames);
-        return completion === undefined
-          ? undefined
-          : { kind: 'chat', result: { completion, raw: undefined } };
-      }
-      if (!streamed) return { kind: 'chat', result: { completion: entry.body, raw: undefined } };
-      const chunks = replayChatCompletion(entry.body, { includeUsage });
-      const events: StreamEvent[] = chunks.map((chunk) => ({ chunk, raw: undefined }));
-      return { kind: 'chat-stream', stream: new ReplayedStream<StreamBatch>([batchOf(events, true)]) };
-    }
-    case 'embeddings':
-      return { kind: 'embeddings', result: { response: entry.body as EmbeddingsResponse, raw: undefined } };
-    case 'messages': {
-      if (!streamed) return { kind: 'messages', body: entry.body as never };
-      const events: NativeEvent[] = replayAnthropicMessage(entry.body).map((event) => ({
-        event: event.type,
-        data: JSON.stringify(event),
-      }));
-      return { kind: 'messages-stream', stream: new ReplayedStream<MessagesBatch>([events]) };
-    }
-  }
-}
-
-/** Whether a streamed chat request asked for the final usage chunk (`stream_options.include_usage`). */
-function wantsUsageChunk(operation: Operation | undefined): boolean {
-  if (operation?.kind !== 'chat') return false;
-  const options = operation.body.stream_options as { include_usage?: unknown } | null | undefined;
-  return options?.include_usage === true;
 }
 
 /** A stream flight stays joinable while the leader's stream runs; an answer in one piece is stored by then. */

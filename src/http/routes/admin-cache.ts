@@ -72,7 +72,7 @@ export const adminCacheRoutes: readonly Route[] = [
     const tenant = await partitionOf(gateway, query);
     const cache = servicesOf(gateway).cache;
     const purged = await cache.store.purge(tenant);
-    cache.semantic?.clear(semanticTenantPrefix(tenant));
+    cache.semantic.clear(semanticTenantPrefix(tenant));
     await cache.semanticSync?.clear(tenant);
     gateway.log.info({ requestId: exchange.id, purged }, 'cache purged');
     sendJson(exchange.response, 200, { purged });

@@ -71,44 +71,17 @@ return result
 `);
 
 /**
- * One settlement, atomically, at most once per reservation: its id joins a set of settled ids (one set per
- * hold minute, kept for ARGV[3] ms), so a resend after a lost reply is a no-op. Then for each counter that
- * still exists (its window has not expired), the reservation's share of its hold field is removed, if the
- * hold has not lapsed already, and the real amount added to `used`.
- *
- * KEYS[1]: the set of settled ids; KEYS[2..]: the counters. ARGV: the hold field, the reservation id, the
- * set's TTL ms, then one comma-separated list with two values per counter: minus the amount reserved (`-123`,
- * or `0`), the amount used.
- * Returns 1, or 0 when the reservation was already settled.
- */
-export const settleScript = script(`
-if redis.call('SADD', KEYS[1], ARGV[2]) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local values = {}
-for value in string.gmatch(ARGV[4], '[^,]+') do values[#values + 1] = value end
-for i = 2, #KEYS do
-  local key = KEYS[i]
-  local refund = values[2 * i - 3]
-  local actual = values[2 * i - 2]
-  if redis.call('EXISTS', key) == 1 then
-    if refund ~= '0' and redis.call('HEXISTS', key, ARGV[1]) == 1 then
-      if redis.call('HINCRBY', key, ARGV[1], refund) <= 0 then redis.call('HDEL', key, ARGV[1]) end
-    end
-    if actual ~= '0' then redis.call('HINCRBY', key, 'used', actual) end
-  end
-end
-return 1
-`);
-
-/**
- * Many settlements in one call (the settlements of one event-loop turn, see RedisLimitStore.settle), each as
- * `settleScript` does it: at most once per reservation id, then its counters. The settlements follow each other
+ * Settlements, atomically, each at most once per reservation (the settlements of one event-loop turn go in one
+ * call, see RedisLimitStore.settle): a settlement's id joins a set of settled ids (one set per hold minute, kept
+ * for the TTL it names), so a resend after a lost reply is a no-op; then for each of its counters that still
+ * exists (its window has not expired), the reservation's share of its hold field is removed, if the hold has
+ * not lapsed already, and the real amount added to `used`. The settlements follow each other
  * in KEYS: for each, its set of settled ids, then its counters; ARGV holds one entry per settlement: the hold
  * field, the reservation id, the set's TTL ms, the number of counters and their comma-separated values (minus
  * the amount reserved, the amount used, per counter), separated by `|`.
  * Returns how many settlements were new.
  */
-export const settleManyScript = script(`
+export const settleScript = script(`
 local k = 1
 local settled = 0
 for n = 1, #ARGV do

@@ -7,7 +7,7 @@ import type {
   SettlementWrite,
 } from '../../limits/limit-types.ts';
 import { connected } from './breaker-store.ts';
-import { admitScript, type LimitScript, settleManyScript, settleScript } from './limit-scripts.ts';
+import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts';
 
 /**
  * Rate-limit, token and budget counters shared by every replica on one Redis: one hash per limit, scope and
@@ -76,7 +76,7 @@ export class RedisLimitStore implements LimitStore {
 
   /**
    * Settlements are sent together: those asked for in one turn of the event loop go in one script call on the
-   * next (`settleManyScript`), so a busy gateway makes about one round trip per admission instead of two. A
+   * next (`settleScript`), so a busy gateway makes about one round trip per admission instead of two. A
    * settlement is off the reply's path (the client has its answer), and until it lands the hold only makes
    * limits stricter, never looser. A failed call rejects every settlement in it; each is idempotent (its
    * reservation id), so the limiter resends them.
@@ -91,37 +91,22 @@ export class RedisLimitStore implements LimitStore {
   async #flushSettlements(): Promise<void> {
     const batch = this.#settlements;
     this.#settlements = [];
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const { write } of batch) {
+      keys.push(`${this.#prefix}limits:settled:${write.holdUntilMinute}`);
+      for (const counter of write.counters) keys.push(this.#prefix + counter.key);
+      args.push(
+        `held:${write.holdUntilMinute}|${write.reservationId}|${write.rememberMs}|${write.counters.length}|${settlementValues(write)}`,
+      );
+    }
     try {
-      if (batch.length === 1) await this.#settleOne(batch[0]!.write);
-      else {
-        const keys: string[] = [];
-        const args: string[] = [];
-        for (const { write } of batch) {
-          keys.push(`${this.#prefix}limits:settled:${write.holdUntilMinute}`);
-          for (const counter of write.counters) keys.push(this.#prefix + counter.key);
-          args.push(
-            `held:${write.holdUntilMinute}|${write.reservationId}|${write.rememberMs}|${write.counters.length}|${settlementValues(write)}`,
-          );
-        }
-        await this.#run(settleManyScript, keys, args);
-      }
+      await this.#run(settleScript, keys, args);
     } catch (error) {
       for (const settlement of batch) settlement.reject(error);
       return;
     }
     for (const settlement of batch) settlement.resolve();
-  }
-
-  async #settleOne(write: SettlementWrite): Promise<void> {
-    const keys = [`${this.#prefix}limits:settled:${write.holdUntilMinute}`];
-    for (const counter of write.counters) keys.push(this.#prefix + counter.key);
-    const args = [
-      `held:${write.holdUntilMinute}`,
-      write.reservationId,
-      String(write.rememberMs),
-      settlementValues(write),
-    ];
-    await this.#run(settleScript, keys, args);
   }
 
   async close(): Promise<void> {
@@ -141,9 +126,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async #load(): Promise<void> {
-    await Promise.all(
-      [admitScript, settleScript, settleManyScript].map((script) => this.#redis.script('LOAD', script.lua)),
-    );
+    await Promise.all([admitScript, settleScript].map((script) => this.#redis.script('LOAD', script.lua)));
   }
 }
 
