@@ -7,6 +7,7 @@ import type { Config } from './config/schema.ts';
 import type { Gateway } from './http/exchange.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { GatewayMetrics, type GaugeSources } from './observability/metrics.ts';
 import { createPipelineStages } from './pipeline/chain.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
 import { embedThroughGateway } from './pipeline/embed-through-gateway.ts';
@@ -95,6 +96,9 @@ export function createApp(options: AppOptions = {}): App {
     ledger: undefined,
     cache: undefined,
   };
+  const metrics = config.metrics.enabled
+    ? new GatewayMetrics({ knownModels: catalog.models.map((model) => model.id) })
+    : undefined;
   const gateway: Gateway = {
     config,
     catalog,
@@ -104,14 +108,17 @@ export function createApp(options: AppOptions = {}): App {
       masterKey: config.auth.masterKey,
       log,
       tenancy,
+      metrics,
       jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt),
     }),
     services: { current: undefined },
     log,
     version: packageVersion(),
     startedAt: Date.now(),
-    state: { shuttingDown: false, inFlight: 0 },
+    state: { shuttingDown: false, inFlight: 0, activeStreams: 0 },
+    metrics,
   };
+  metrics?.gaugesFrom(gaugeSources(gateway));
   const server = createHttpServer(gateway);
 
   return {
@@ -215,4 +222,28 @@ function packageVersion(): string {
       return '0.0.0';
     }
   }
+}
+
+const circuitValues = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
+
+/**
+ * What the live gauges read at scrape time: in-flight requests, open streams, and the circuit of each
+ * deployment of the configured instances (a project's own-key instances are left out: one per project would
+ * make the label unbounded).
+ */
+function gaugeSources(gateway: Gateway): GaugeSources {
+  const configured = new Set(gateway.registry.instances.map((instance) => instance.id));
+  return {
+    inFlight: () => gateway.state.inFlight,
+    activeStreams: () => gateway.state.activeStreams,
+    *circuits() {
+      for (const [deployment, snapshot] of gateway.pipeline.breakers.known()) {
+        const slash = deployment.indexOf('/');
+        const instance = deployment.slice(0, slash);
+        if (configured.has(instance)) {
+          yield [instance, deployment.slice(slash + 1), circuitValues[snapshot.state]] as const;
+        }
+      }
+    },
+  };
 }

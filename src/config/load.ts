@@ -117,6 +117,8 @@ function applyEnv(
   scalar('NEXUS_BODY_LIMIT_BYTES', ['server', 'bodyLimitBytes'], 'number');
   scalar('NEXUS_ALLOW_PUBLIC', ['server', 'allowUnauthenticatedPublic'], 'boolean');
   scalar('NEXUS_MASTER_KEY', ['auth', 'masterKey'], 'string');
+  scalar('METRICS_ENABLED', ['metrics', 'enabled'], 'boolean');
+  scalar('METRICS_TOKEN', ['metrics', 'token'], 'string');
   scalar('CACHE_ENABLED', ['cache', 'enabled'], 'boolean');
   scalar('CACHE_TTL_SECONDS', ['cache', 'ttlSeconds'], 'number');
   scalar('CACHE_MAX_BYTES', ['cache', 'maxBytes'], 'number');

@@ -140,6 +140,15 @@ export const configSchema = z.strictObject({
       keyPrefix: z.string().min(1).default('nexus:'),
     })
     .prefault({}),
+  /** Prometheus metrics at `GET /metrics` (docs/observability.md lists them). */
+  metrics: z
+    .strictObject({
+      /** Count requests, tokens, costs, cache results and decisions, and serve them at `/metrics`. */
+      enabled: z.boolean().default(true),
+      /** A bearer token that may read `/metrics` besides the master key (for a scraper that should hold no admin key). */
+      token: z.string().min(16).max(512).optional(),
+    })
+    .prefault({}),
   /**
    * The response cache (SPEC §3.3): exact answers keyed by tenant + model + canonical request, in process
    * (bounded in bytes, least recently used evicted) or on Redis with `REDIS_URL` (shared by replicas); and,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Catalog } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { PipelineStages } from '../pipeline/chain.ts';
 import type { Stage } from '../pipeline/compose.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
@@ -23,7 +24,16 @@ export interface Gateway {
   readonly version: string;
   /** Wall-clock start, in milliseconds since the epoch. */
   readonly startedAt: number;
-  readonly state: { shuttingDown: boolean; inFlight: number };
+  readonly state: GatewayState;
+  /** Prometheus metrics (`GET /metrics`); undefined when `metrics.enabled` is false. */
+  readonly metrics: GatewayMetrics | undefined;
+}
+
+/** What changes while the gateway runs: draining, and how many requests and event streams are open. */
+export interface GatewayState {
+  shuttingDown: boolean;
+  inFlight: number;
+  activeStreams: number;
 }
 
 /**
@@ -33,11 +43,16 @@ export interface Gateway {
 export class Exchange extends GatewayRequest {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
+  /** The gateway's running state (the SSE writer counts its open streams there). */
+  readonly state: GatewayState;
 
-  constructor(init: GatewayRequestInit & { request: IncomingMessage; response: ServerResponse }) {
+  constructor(
+    init: GatewayRequestInit & { request: IncomingMessage; response: ServerResponse; state: GatewayState },
+  ) {
     super(init);
     this.request = init.request;
     this.response = init.response;
+    this.state = init.state;
   }
 
   override get status(): number {

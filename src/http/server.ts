@@ -67,6 +67,7 @@ export function createHttpServer(gateway: Gateway): Server {
     });
   }
   const cors = corsPolicy(gateway.config.server.corsOrigins);
+  const metrics = gateway.metrics;
 
   // Node's own requestTimeout would cut long streams; the per-request deadline below bounds them instead.
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
@@ -98,6 +99,7 @@ export function createHttpServer(gateway: Gateway): Server {
             );
       if (match.kind === 'wrong-method') response.setHeader('allow', match.allowed.join(', '));
       drainAndSend(request, response, error, match.kind === 'wrong-method' ? match.errorShape : 'openai');
+      metrics?.request(method, unrouted, response.statusCode, (performance.now() - receivedAt) / 1000);
       return;
     }
     const route = match.route;
@@ -110,6 +112,7 @@ export function createHttpServer(gateway: Gateway): Server {
         new NexusError('shutting_down', 'Nexus is shutting down.'),
         route.errorShape,
       );
+      metrics?.request(method, route.path, response.statusCode, (performance.now() - receivedAt) / 1000);
       return;
     }
 
@@ -133,6 +136,7 @@ export function createHttpServer(gateway: Gateway): Server {
       signal: controller,
       request,
       response,
+      state: gateway.state,
     });
     gateway.state.inFlight++;
     try {
@@ -144,6 +148,7 @@ export function createHttpServer(gateway: Gateway): Server {
     } finally {
       clearTimeout(deadline);
       gateway.state.inFlight--;
+      metrics?.request(method, route.path, response.statusCode, (performance.now() - receivedAt) / 1000);
     }
   }
 
@@ -154,6 +159,9 @@ interface ComposedRoute extends RouteEntry {
   readonly authenticated: boolean;
   readonly run: (exchange: Exchange) => Promise<void>;
 }
+
+/** The `route` label of requests no route took (404, 405): never the raw path, which would be unbounded. */
+const unrouted = 'unrouted';
 
 /** The stages of one route, in order (pipeline/chain.ts). */
 function chainOf(gateway: Gateway, route: Route): EdgeStage[] {

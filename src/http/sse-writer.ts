@@ -77,35 +77,44 @@ export async function writeSse<B>(
   let ended = false;
   const start = () => {
     started = true;
+    exchange.state.activeStreams++;
     onStart();
     response.writeHead(200, sseHeaders);
   };
   try {
-    for await (const batch of stream) {
-      if (ended) continue;
-      const text = framing.text(batch);
-      const completes = framing.completes(batch);
-      if (text === '' && !completes) continue;
-      if (!started) start();
-      if (completes) {
-        // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
-        ended = true;
-        response.end(text + framing.end);
-      } else if (!response.write(text)) await drained(response);
-    }
-  } catch (error) {
-    if (!started || clientLeft(exchange.signal)) throw error;
-    const failure = isNexusError(error)
-      ? error
-      : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
-    exchange.errorCode = failure.code;
-    if (response.writableEnded || response.destroyed) return;
-    response.end(clientNotified(error) ? undefined : framing.errorEvent(failure, exchange.id));
-    return;
+    await writeBatches();
+  } finally {
+    if (started) exchange.state.activeStreams--;
   }
-  if (ended) return;
-  if (!started) start();
-  response.end(framing.end);
+
+  async function writeBatches(): Promise<void> {
+    try {
+      for await (const batch of stream) {
+        if (ended) continue;
+        const text = framing.text(batch);
+        const completes = framing.completes(batch);
+        if (text === '' && !completes) continue;
+        if (!started) start();
+        if (completes) {
+          // The answer is whole: finish the client's stream now, in one write, while the upstream body drains.
+          ended = true;
+          response.end(text + framing.end);
+        } else if (!response.write(text)) await drained(response);
+      }
+    } catch (error) {
+      if (!started || clientLeft(exchange.signal)) throw error;
+      const failure = isNexusError(error)
+        ? error
+        : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
+      exchange.errorCode = failure.code;
+      if (response.writableEnded || response.destroyed) return;
+      response.end(clientNotified(error) ? undefined : framing.errorEvent(failure, exchange.id));
+      return;
+    }
+    if (ended) return;
+    if (!started) start();
+    response.end(framing.end);
+  }
 }
 
 /** Resolves on `drain`; rejects if the client closes first. */

@@ -39,7 +39,18 @@ export function createAdmitStage(tenancy: TenancyServices): Stage<GatewayRequest
     }
     const decision = await limiter.admit(key.scopes, demandOf(request));
     request.rateLimit = decision.tightest;
-    if (!decision.admitted) throw refusalError(decision);
+    if (!decision.admitted) {
+      const error = refusalError(decision);
+      request.admission = {
+        decision:
+          error.code === 'limits_unavailable'
+            ? 'unavailable'
+            : (error.code as 'rate_limited' | 'insufficient_quota'),
+        limit: decision.limit,
+      };
+      throw error;
+    }
+    request.admission = admitted;
     try {
       await next();
     } finally {
@@ -47,6 +58,8 @@ export function createAdmitStage(tenancy: TenancyServices): Stage<GatewayRequest
     }
   };
 }
+
+const admitted = { decision: 'admitted', limit: 'none' } as const;
 
 /** The worst case of a request: prompt estimate + output bound, priced at the dearest target of its plan. */
 export function demandOf(request: GatewayRequest): Demand {

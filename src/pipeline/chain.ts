@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { JwtVerifier } from '../tenancy/jwt-verifier.ts';
 import { createAdmitStage } from './admit.ts';
 import { createCacheStage } from './cache.ts';
@@ -39,12 +40,14 @@ export function createPipelineStages(
     readonly masterKey: string | undefined;
     readonly log: Logger;
     readonly tenancy: TenancyServices;
+    /** Prometheus metrics, when `metrics.enabled`. */
+    readonly metrics?: GatewayMetrics | undefined;
     /** Verifies JSON Web Tokens when `auth.jwt` is configured. */
     readonly jwt?: JwtVerifier | undefined;
   },
 ): PipelineStages {
   return {
-    log: createLogStage(options.log, options.tenancy),
+    log: createLogStage(options.log, options.tenancy, options.metrics),
     identify: createIdentifyStage(options.masterKey, options.tenancy, options.jwt),
     plan: createPlanStage(dependencies),
     admit: createAdmitStage(options.tenancy),

@@ -111,6 +111,7 @@ export async function dispatchStream<B>(
     request.upstreamMs = performance.now() - started;
   }
   request.served = won.record;
+  won.record.ttftMs = Math.round(won.value.opened.ttftMs);
   const stream = new CommittedStream<B>({
     loop,
     plan,

@@ -96,7 +96,8 @@ function invalidKey(message: string): NexusError {
   return new NexusError('invalid_api_key', message);
 }
 
-function offeredKey(headers: RequestHeaders): string | undefined {
+/** The key a client presented: `Authorization: Bearer <key>`, else `X-API-Key`. */
+export function offeredKey(headers: RequestHeaders): string | undefined {
   const header = headers.authorization;
   if (typeof header === 'string' && /^Bearer\s+/i.test(header))
     return header.replace(/^Bearer\s+/i, '').trim();
@@ -104,6 +105,7 @@ function offeredKey(headers: RequestHeaders): string | undefined {
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
 }
 
-function digest(text: string): Buffer {
+/** SHA-256 of a presented secret, so two secrets are compared in constant time at a fixed length. */
+export function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }

@@ -61,7 +61,7 @@ export function ledgerRecords(request: GatewayRequest): LedgerRecord[] {
     errorCode: attempt.errorCode ?? null,
     ...tokensOf(attempt),
     latencyMs: attempt.ms ?? 0,
-    ttftMs: null,
+    ttftMs: attempt.ttftMs ?? null,
     cacheResult,
     streamed,
     outcome: attempt.outcome === 'pending' ? 'cancelled' : attempt.outcome,

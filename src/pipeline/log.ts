@@ -1,21 +1,31 @@
 import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Stage } from './compose.ts';
 import { ledgerRecords } from './ledger-records.ts';
 import type { GatewayRequest } from './request.ts';
+import { observeRequest } from './request-metrics.ts';
 import type { TenancyServices } from './tenancy.ts';
 
 /**
  * The log stage, outermost in every chain: once the request is over (answered, failed, or its stream ended),
  * one JSON access-log line with what every stage recorded, and, for a proxied request, its records in the
- * usage ledger (buffered, written in batches off the request path). It never throws into the request.
+ * usage ledger (buffered, written in batches off the request path), and what it adds to the metrics. It never
+ * throws into the request.
  */
-export function createLogStage(log: Logger, tenancy: TenancyServices): Stage<GatewayRequest> {
+export function createLogStage(
+  log: Logger,
+  tenancy: TenancyServices,
+  metrics: GatewayMetrics | undefined,
+): Stage<GatewayRequest> {
   return async function logRequest(request, next) {
     try {
       await next();
     } finally {
       log.info(accessLine(request), 'request');
-      if (request.operation !== undefined) tenancy.ledger?.append(ledgerRecords(request));
+      if (request.operation !== undefined) {
+        tenancy.ledger?.append(ledgerRecords(request));
+        if (metrics !== undefined) observeRequest(metrics, request);
+      }
     }
   };
 }

@@ -2,6 +2,7 @@ import type { CallSignal } from '../core/call-signal.ts';
 import type { ChatRequest, EmbeddingsRequest, Usage } from '../core/openai-types.ts';
 import type { Warning } from '../core/warning.ts';
 import type { Headroom } from '../limits/limit-decision.ts';
+import type { LimitName } from '../limits/limit-types.ts';
 import type { AnthropicMessage } from '../protocols/anthropic/canonical-to-response.ts';
 import type { CountTokensRequest, MessagesRequest } from '../protocols/anthropic/validate.ts';
 import type {
@@ -80,6 +81,12 @@ export type Reply =
 /** The exact or semantic cache's verdict on a request (`x-nexus-cache`, the usage ledger). */
 export type CacheResult = 'HIT' | 'HIT-SEMANTIC' | 'MISS' | 'BYPASS';
 
+/** The admit stage's decision on a tenant key's request (for metrics): refused by which limit, if any. */
+export interface Admission {
+  readonly decision: 'admitted' | 'rate_limited' | 'insufficient_quota' | 'unavailable';
+  readonly limit: LimitName | 'none';
+}
+
 /** A request answered from the cache: what served the stored answer, and what the hit saved. */
 export interface CacheHit {
   /** The instance and model that produced the stored answer. */
@@ -123,6 +130,8 @@ export class GatewayRequest {
   requestedModels: readonly string[] = [];
   /** admit: the tightest limit of the key's scopes after this request, for `X-RateLimit-*`. */
   rateLimit: Headroom | undefined = undefined;
+  /** admit: its decision on a tenant key's request, and the limit that refused it (`none` when admitted). */
+  admission: Admission | undefined = undefined;
   /** plan: `X-Routing-Mode`, when valid */
   routingMode: RoutingMode | undefined = undefined;
   /** plan */

@@ -21,6 +21,8 @@ export class AttemptRecord {
   errorCode: string | undefined;
   /** Milliseconds from sending to the verdict. */
   ms: number | undefined;
+  /** A stream attempt that committed: milliseconds from sending to its first real event. */
+  ttftMs: number | undefined;
   /** The backup attempt of a hedged pair. */
   hedge = false;
   /** An attempt that resumed a stream broken after its first byte. */
@@ -56,6 +58,7 @@ export class AttemptRecord {
     };
     if (this.errorCode !== undefined) line.errorCode = this.errorCode;
     if (this.ms !== undefined) line.ms = this.ms;
+    if (this.ttftMs !== undefined) line.ttftMs = this.ttftMs;
     if (this.hedge) line.hedge = true;
     if (this.continuation) line.continuation = true;
     if (this.lastResort) line.lastResort = true;

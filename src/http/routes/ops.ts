@@ -1,3 +1,6 @@
+import { timingSafeEqual } from 'node:crypto';
+import { NexusError } from '../../core/errors.ts';
+import { digest, offeredKey } from '../../pipeline/identify.ts';
 import type { BreakerSnapshot, CircuitState } from '../../resilience/circuit-breaker.ts';
 import type { Gateway, Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
@@ -88,7 +91,49 @@ function ready(gateway: Gateway) {
   };
 }
 
+/**
+ * Who may read `/metrics`: the master key or `metrics.token` (a scraper need not hold an admin key); anyone
+ * when neither is set (the gateway then serves loopback only, unless explicitly made public).
+ */
+function metricsReaders(gateway: Gateway): (offered: string | undefined) => boolean {
+  const secrets = [gateway.config.auth.masterKey, gateway.config.metrics.token]
+    .filter((secret): secret is string => secret !== undefined)
+    .map(digest);
+  if (secrets.length === 0) return () => true;
+  return (offered) => {
+    if (offered === undefined || offered === '') return false;
+    const presented = digest(offered);
+    // Every secret is compared, so the time taken does not tell which one matched.
+    return secrets.reduce((found, secret) => timingSafeEqual(presented, secret) || found, false);
+  };
+}
+
 export const opsRoutes: readonly Route[] = [
+  {
+    kind: 'plain',
+    method: 'GET',
+    path: '/metrics',
+    authenticated: false,
+    errorShape: 'openai',
+    handle: (gateway) => {
+      const mayRead = metricsReaders(gateway);
+      return async function prometheusMetrics(exchange) {
+        const metrics = gateway.metrics;
+        if (metrics === undefined) {
+          throw new NexusError('route_not_found', 'Metrics are off (metrics.enabled: false).');
+        }
+        if (!mayRead(offeredKey(exchange.headers))) {
+          throw new NexusError(
+            'invalid_api_key',
+            'GET /metrics needs the master key or the metrics token: Authorization: Bearer <token>.',
+          );
+        }
+        const { contentType, body } = await metrics.exposition();
+        exchange.response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        exchange.response.end(body);
+      };
+    },
+  },
   {
     kind: 'plain',
     method: 'GET',

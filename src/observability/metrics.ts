@@ -1,0 +1,248 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The gateway's Prometheus metrics (prom-client), served at `GET /metrics`: seed 003's names
+ * (`http_requests_total`, `http_request_duration_seconds`, `llm_tokens_total`, `llm_costs_total`,
+ * `cache_hit_total`, `provider_errors_total`) and the rest of docs/observability.md's list.
+ *
+ * Every label is bounded: routes are the router's patterns (`/v1/admin/keys/:id`, never a raw path), status
+ * is a class, providers and instances come from configuration, error codes from the catalogue, and models
+ * pass through `BoundedLabel` (a catalogue model, or one an upstream served, up to a fixed number of names;
+ * anything else is `other`). No key, prompt or request id is ever a label.
+ */
+
+export type CacheResultLabel = 'hit' | 'hit_semantic' | 'miss' | 'bypass';
+export type LimitDecisionLabel = 'admitted' | 'rate_limited' | 'insufficient_quota' | 'unavailable';
+export type TokenType = 'prompt' | 'completion' | 'cached_read' | 'cache_write';
+export type CircuitStateValue = 0 | 1 | 2;
+
+/** What the live gauges read when Prometheus scrapes (nothing is kept up to date per request for them). */
+export interface GaugeSources {
+  readonly inFlight: () => number;
+  readonly activeStreams: () => number;
+  /** Each deployment's circuit: its instance's name, the model, and 0 closed / 1 half-open / 2 open. */
+  readonly circuits: () => Iterable<readonly [instance: string, model: string, state: CircuitStateValue]>;
+}
+
+export interface MetricsOptions {
+  /** Model ids that are always their own label value (the catalogue's). */
+  readonly knownModels: Iterable<string>;
+  /** How many other model names may become labels once an upstream served them; default 100. */
+  readonly extraModels?: number;
+  /** Collect prom-client's process metrics (CPU, memory, event-loop lag, GC); default true. */
+  readonly processMetrics?: boolean;
+}
+
+/** Seconds: a proxied request spans milliseconds (a cache hit) to minutes (a long stream). */
+const durationBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const ttftBuckets = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30];
+
+/**
+ * A label whose values are bounded: the known names, then at most `extra` further names that were admitted
+ * (an upstream served them, so they are real models), then `other`. A client sending a thousand made-up model
+ * names adds none: a made-up name never gets an `ok` answer.
+ */
+export class BoundedLabel {
+  readonly #known: Set<string>;
+  readonly #admitted = new Set<string>();
+  readonly #extra: number;
+
+  constructor(known: Iterable<string>, extra: number) {
+    this.#known = new Set(known);
+    this.#extra = extra;
+  }
+
+  /** The label for `value`; `admit` lets a new name take one of the free places. */
+  of(value: string, admit: boolean): string {
+    if (this.#known.has(value) || this.#admitted.has(value)) return value;
+    if (admit && this.#admitted.size < this.#extra) {
+      this.#admitted.add(value);
+      return value;
+    }
+    return 'other';
+  }
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly models: BoundedLabel;
+  readonly #requests: Counter<'method' | 'route' | 'status_class'>;
+  readonly #duration: Histogram<'method' | 'route' | 'status_class'>;
+  readonly #tokens: Counter<'provider' | 'model' | 'type'>;
+  readonly #costs: Counter<'provider' | 'model'>;
+  readonly #cacheHits: Counter<'kind'>;
+  readonly #cacheRequests: Counter<'result'>;
+  readonly #cacheSavings: Counter;
+  readonly #providerErrors: Counter<'provider' | 'model' | 'code'>;
+  readonly #ttft: Histogram<'provider' | 'model'>;
+  readonly #attempts: Counter<'provider' | 'model' | 'verdict'>;
+  readonly #limitDecisions: Counter<'decision' | 'limit'>;
+  #sources: GaugeSources | undefined;
+
+  constructor(options: MetricsOptions) {
+    this.models = new BoundedLabel(options.knownModels, options.extraModels ?? 100);
+    const registers = [this.registry];
+    this.#requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route pattern, method and status class.',
+      labelNames: ['method', 'route', 'status_class'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from receiving a request to its last byte (a stream: its end), seconds.',
+      labelNames: ['method', 'route', 'status_class'],
+      buckets: durationBuckets,
+      registers,
+    });
+    this.#tokens = new Counter({
+      name: 'llm_tokens_total',
+      help: 'Tokens the upstreams reported, by type (prompt includes cached_read and cache_write).',
+      labelNames: ['provider', 'model', 'type'],
+      registers,
+    });
+    this.#costs = new Counter({
+      name: 'llm_costs_total',
+      help: 'USD spent upstream, priced from reported usage and catalogue prices.',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
+    this.#cacheHits = new Counter({
+      name: 'cache_hit_total',
+      help: 'Requests answered from the response cache (coalesced followers included), by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#cacheRequests = new Counter({
+      name: 'cache_requests_total',
+      help: 'Cacheable requests by the cache verdict.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#cacheSavings = new Counter({
+      name: 'cache_savings_usd_total',
+      help: 'USD the cache saved: what the cached answers cost when they were made.',
+      registers,
+    });
+    this.#providerErrors = new Counter({
+      name: 'provider_errors_total',
+      help: 'Upstream attempts that failed, by provider, model and Nexus error code.',
+      labelNames: ['provider', 'model', 'code'],
+      registers,
+    });
+    this.#ttft = new Histogram({
+      name: 'llm_time_to_first_token_seconds',
+      help: 'Streamed requests: time from sending to the first real event of the serving attempt, seconds.',
+      labelNames: ['provider', 'model'],
+      buckets: ttftBuckets,
+      registers,
+    });
+    this.#attempts = new Counter({
+      name: 'llm_upstream_attempts_total',
+      help: 'Upstream attempts (retries, failovers, hedges, continuations) by verdict.',
+      labelNames: ['provider', 'model', 'verdict'],
+      registers,
+    });
+    this.#limitDecisions = new Counter({
+      name: 'nexus_limit_decisions_total',
+      help: 'Admissions of tenant-key requests: admitted, or refused by the named limit.',
+      labelNames: ['decision', 'limit'],
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: 'nexus_requests_in_flight',
+      help: 'Requests being answered now (streams included).',
+      registers,
+      collect() {
+        this.set(self.#sources?.inFlight() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'nexus_active_streams',
+      help: 'Event streams being written to clients now.',
+      registers,
+      collect() {
+        this.set(self.#sources?.activeStreams() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'nexus_circuit_state',
+      help: 'Circuit of each deployment (instance, model): 0 closed, 1 half-open, 2 open.',
+      labelNames: ['instance', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        const worst = new Map<string, { instance: string; model: string; state: number }>();
+        for (const [instance, model, state] of self.#sources?.circuits() ?? []) {
+          const label = self.models.of(model, false);
+          const key = `${instance}\u0000${label}`;
+          const seen = worst.get(key);
+          if (seen === undefined || state > seen.state) worst.set(key, { instance, model: label, state });
+        }
+        for (const { instance, model, state } of worst.values()) this.set({ instance, model }, state);
+      },
+    });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the live gauges read from; set once the HTTP server exists. */
+  gaugesFrom(sources: GaugeSources): void {
+    this.#sources = sources;
+  }
+
+  request(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, status_class: statusClass(status) };
+    this.#requests.inc(labels);
+    this.#duration.observe(labels, seconds);
+  }
+
+  /** One upstream attempt's verdict and, when it reported usage, its tokens and cost. */
+  attempt(
+    provider: string,
+    rawModel: string,
+    verdict: 'ok' | 'failed' | 'cancelled',
+    errorCode: string | undefined,
+  ): string {
+    const model = this.models.of(rawModel, verdict === 'ok');
+    this.#attempts.inc({ provider, model, verdict });
+    if (verdict === 'failed') this.#providerErrors.inc({ provider, model, code: errorCode ?? 'unknown' });
+    return model;
+  }
+
+  tokens(provider: string, model: string, type: TokenType, count: number): void {
+    if (count > 0) this.#tokens.inc({ provider, model, type }, count);
+  }
+
+  cost(provider: string, model: string, usd: number): void {
+    if (usd > 0) this.#costs.inc({ provider, model }, usd);
+  }
+
+  timeToFirstToken(provider: string, model: string, seconds: number): void {
+    this.#ttft.observe({ provider, model }, seconds);
+  }
+
+  cache(result: CacheResultLabel, savingsUsd: number): void {
+    this.#cacheRequests.inc({ result });
+    if (result === 'hit') this.#cacheHits.inc({ kind: 'exact' });
+    else if (result === 'hit_semantic') this.#cacheHits.inc({ kind: 'semantic' });
+    if (savingsUsd > 0) this.#cacheSavings.inc(savingsUsd);
+  }
+
+  limitDecision(decision: LimitDecisionLabel, limit: string): void {
+    this.#limitDecisions.inc({ decision, limit });
+  }
+
+  /** The text exposition format (`text/plain; version=0.0.4`). */
+  async exposition(): Promise<{ readonly contentType: string; readonly body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+function statusClass(status: number): string {
+  if (status >= 500) return '5xx';
+  if (status >= 400) return '4xx';
+  if (status >= 300) return '3xx';
+  if (status >= 200) return '2xx';
+  return '1xx';
+}
