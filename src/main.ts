@@ -1,8 +1,25 @@
+import cluster from 'node:cluster';
 import { createApp } from './app.ts';
+import { runPrimary, workerCount } from './cluster/primary.ts';
 import { ConfigError } from './config/load.ts';
+import { createLogger } from './observability/logger.ts';
 
-/** Entry point: load config → build the app → listen → close cleanly on SIGTERM/SIGINT. */
+/**
+ * Entry point: load config → build the app → listen → close cleanly on SIGTERM/SIGINT. With `WORKERS` > 1 this
+ * process is the primary of that many workers (src/cluster/primary.ts), each of which runs the rest.
+ */
 async function main(): Promise<void> {
+  const workers = workerCount(process.env.WORKERS);
+  if (workers === undefined) {
+    process.stderr.write(
+      `nexus: WORKERS must be a whole number from 1 to 256 or 'auto', not '${process.env.WORKERS}'\n`,
+    );
+    process.exit(2);
+  }
+  if (workers > 1 && cluster.isPrimary) {
+    runPrimary(workers, createLogger('info'));
+    return;
+  }
   let app: ReturnType<typeof createApp>;
   try {
     app = createApp();
@@ -12,6 +29,15 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw error;
+  }
+  if (cluster.isWorker) {
+    app.gateway.metrics?.joinCluster();
+    if (app.gateway.config.redis.url === undefined && process.env.NEXUS_WORKER_INDEX === '1') {
+      app.gateway.log.warn(
+        { workers },
+        'WORKERS > 1 without REDIS_URL: rate limits, budgets, circuit breakers and the cache are counted per worker',
+      );
+    }
   }
   await app.listen();
   let stopping = false;

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { askPrimary, offerToPrimary } from './cluster-metrics.ts';
 
 /**
  * The gateway's Prometheus metrics (prom-client), served at `GET /metrics`: seed 003's names
@@ -78,6 +79,7 @@ export class GatewayMetrics {
   readonly #attempts: Counter<'provider' | 'model' | 'verdict'>;
   readonly #limitDecisions: Counter<'decision' | 'limit'>;
   #sources: GaugeSources | undefined;
+  #clustered = false;
 
   constructor(options: MetricsOptions) {
     this.models = new BoundedLabel(options.knownModels, options.extraModels ?? 100);
@@ -159,6 +161,11 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'nexus_workers',
+      help: 'Gateway processes whose metrics this scrape adds up (WORKERS under node:cluster; else 1).',
+      registers,
+    }).set(1);
+    new Gauge({
       name: 'nexus_active_streams',
       help: 'Event streams being written to clients now.',
       registers,
@@ -171,6 +178,8 @@ export class GatewayMetrics {
       help: 'Circuit of each deployment (instance, model): 0 closed, 1 half-open, 2 open.',
       labelNames: ['instance', 'model'],
       registers,
+      // Across cluster workers a deployment's circuit is its worst worker's.
+      aggregator: 'max',
       collect() {
         this.reset();
         const worst = new Map<string, { instance: string; model: string; state: number }>();
@@ -233,8 +242,15 @@ export class GatewayMetrics {
     this.#limitDecisions.inc({ decision, limit });
   }
 
+  /** In a worker of `WORKERS` > 1: `/metrics` shows every worker's metrics added up (cluster-metrics.ts). */
+  joinCluster(): void {
+    offerToPrimary(this.registry);
+    this.#clustered = true;
+  }
+
   /** The text exposition format (`text/plain; version=0.0.4`). */
   async exposition(): Promise<{ readonly contentType: string; readonly body: string }> {
+    if (this.#clustered) return askPrimary();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
