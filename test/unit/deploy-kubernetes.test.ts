@@ -43,7 +43,7 @@ const resources: Array<Record<string, unknown> & { file: string }> = (
   readYamlDocuments(`${directory}/${file}`).map((document) => ({ file, ...asRecord(document, file) })),
 );
 
-// Typed views of the objects the checks read; the schema test below proves they have these shapes.
+// Typed views of the fields the checks read; the schema test below checks their types.
 type Probe = { httpGet: { path: string; port: string | number } };
 type Container = {
   ports: Array<{ name: string; containerPort: number }>;
