@@ -21,7 +21,7 @@ export type CircuitStateValue = 0 | 1 | 2;
 export interface GaugeSources {
   readonly inFlight: () => number;
   readonly activeStreams: () => number;
-  /** Each deployment's circuit: its instance's name, the model, and 0 closed / 1 half-open / 2 open. */
+  /** Each deployment's circuit: its instance's id, the model, and 0 closed / 1 half-open / 2 open. */
   readonly circuits: () => Iterable<readonly [instance: string, model: string, state: CircuitStateValue]>;
 }
 
@@ -175,8 +175,9 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'nexus_circuit_state',
-      help: 'Circuit of each deployment (instance, model): 0 closed, 1 half-open, 2 open.',
-      labelNames: ['instance', 'model'],
+      help: 'Circuit of each deployment (provider instance, model): 0 closed, 1 half-open, 2 open.',
+      // Not `instance`: Prometheus keeps that label for the scraped replica.
+      labelNames: ['provider_instance', 'model'],
       registers,
       // Across cluster workers a deployment's circuit is its worst worker's.
       aggregator: 'max',
@@ -189,7 +190,9 @@ export class GatewayMetrics {
           const seen = worst.get(key);
           if (seen === undefined || state > seen.state) worst.set(key, { instance, model: label, state });
         }
-        for (const { instance, model, state } of worst.values()) this.set({ instance, model }, state);
+        for (const { instance, model, state } of worst.values()) {
+          this.set({ provider_instance: instance, model }, state);
+        }
       },
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });

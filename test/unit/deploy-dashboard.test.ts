@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parser } from '@prometheus-io/lezer-promql';
+import { GatewayMetrics } from '../../src/observability/metrics.ts';
 import { asRecord, readRepositoryFile } from '../support/deploy-files.ts';
 
 /**
@@ -36,7 +37,7 @@ const gatewayMetrics: Record<
     type: 'counter',
     labels: { provider: 'any', model: 'any', verdict: ['ok', 'failed', 'cancelled'] },
   },
-  nexus_circuit_state: { type: 'gauge', labels: { instance: 'any', model: 'any' } },
+  nexus_circuit_state: { type: 'gauge', labels: { provider_instance: 'any', model: 'any' } },
   nexus_active_streams: { type: 'gauge', labels: {} },
   nexus_requests_in_flight: { type: 'gauge', labels: {} },
   nexus_limit_decisions_total: {
@@ -166,6 +167,26 @@ function expressions(): Array<{ where: string; expression: string }> {
 }
 
 describe('the Grafana dashboard', () => {
+  it("charts the gateway's own metrics: the contract above is the registry's names, types and labels", () => {
+    const registry = new GatewayMetrics({ knownModels: [], processMetrics: false }).registry;
+    const own = Object.fromEntries(
+      registry
+        .getMetricsAsArray()
+        .filter((metric) => metric.name !== 'nexus_workers')
+        .map((metric) => {
+          const described = metric as unknown as { type: string; labelNames: string[] };
+          return [metric.name, { type: described.type, labels: [...described.labelNames].sort() }];
+        }),
+    );
+    const contract = Object.fromEntries(
+      Object.entries(gatewayMetrics).map(([name, metric]) => [
+        name,
+        { type: metric.type, labels: Object.keys(metric.labels).sort() },
+      ]),
+    );
+    assert.deepEqual(own, contract);
+  });
+
   it('asks only for metrics, labels and values of the contract, in PromQL that parses', () => {
     const problems = expressions().flatMap(({ where, expression }) =>
       expressionProblems(expression).problems.map((problem) => `${where}: ${problem}`),
