@@ -1,0 +1,279 @@
+// What observability costs: the same build answering the harness's chat and stream requests with metrics off
+// (METRICS_ENABLED=false), metrics on (the default), and metrics on plus tracing exported over OTLP/HTTP to a
+// local receiver (bench/otlp-sink.mjs), each variant its own gateway process on the same core, in short wrk
+// cells whose order rotates each round so the machine's drift lands on every variant alike; CPU µs per request
+// from /proc. Then WORKERS=2 against WORKERS=1 (req/s; both unpinned, sharing the 2 cores with wrk and the
+// fake upstream, as `npm start` on such a machine would).
+//
+// Usage: npm run bench:observability -- [--rounds 6] [--seconds 3] [--warmup 3] [--conc 32]
+//          [--scenarios chat,stream] [--workers-rounds 4] [--out bench/results/observability.md]
+// Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  bootstrapInterval,
+  cpu,
+  cpuSeconds,
+  gatewayNodeFlags,
+  harnessBody,
+  median,
+  pinned,
+  startPinned,
+  waitReady,
+} from './measure.mjs';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '3' },
+    conc: { type: 'string', default: '32' },
+    scenarios: { type: 'string', default: 'chat,stream' },
+    'workers-rounds': { type: 'string', default: '4' },
+    out: { type: 'string' },
+  },
+});
+const rounds = Number(args.rounds);
+const seconds = Number(args.seconds);
+const conc = Number(args.conc);
+const scenarios = args.scenarios.split(',').filter(Boolean);
+const harness = process.env.PEER_HARNESS ?? join(root, '..', 'shared', 'bench', 'peer');
+const mockPort = Number(process.env.MOCK_PORT ?? 18090);
+const sinkPort = mockPort + 1;
+const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18440);
+const masterKey = 'nexus-bench-master-key';
+const runLimitMs = 20 * 60_000;
+const startedAt = Date.now();
+
+function fail(message) {
+  console.error(`bench:observability: ${message}`);
+  process.exit(1);
+}
+if (!existsSync(join(harness, 'mock-upstream.mjs'))) fail(`no peer harness at ${harness} (set PEER_HARNESS)`);
+if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
+if (!existsSync(join(root, 'dist', 'src', 'main.js')))
+  fail('no build: run it as npm run bench:observability');
+const tracing = existsSync(join(root, 'bench', 'otlp-sink.mjs'));
+
+const children = [];
+const temporary = [];
+function stopChildren() {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  }
+  children.length = 0;
+  for (const path of temporary) rmSync(path, { recursive: true, force: true });
+}
+process.on('exit', stopChildren);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+const scripts = mkdtempSync(join(tmpdir(), 'nexus-bench-observability-'));
+temporary.push(scripts);
+function script(scenario) {
+  const file = join(scripts, `${scenario}.lua`);
+  writeFileSync(
+    file,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
+      'wrk.headers["content-type"] = "application/json"',
+      `wrk.headers["authorization"] = "Bearer ${masterKey}"`,
+      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
+      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** One wrk cell against `port`: req/s, and the CPU µs per request of `pid` when given. */
+function cell(port, pid, scenario, duration, loadCore = pinned ? cpu.load : undefined) {
+  if (Date.now() - startedAt > runLimitMs) fail(`stopped after ${runLimitMs / 60_000} minutes`);
+  const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
+  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
+  argv.push('-s', script(scenario), `http://127.0.0.1:${port}/v1/chat/completions`);
+  const [file, list] = loadCore === undefined ? ['wrk', argv] : ['taskset', ['-c', loadCore, 'wrk', ...argv]];
+  const result = spawnSync(file, list, { encoding: 'utf8', timeout: (duration + 30) * 1000 });
+  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
+  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
+  const [requests, micros, errors] = match.slice(1).map(Number);
+  if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${scenario})`);
+  return {
+    rps: requests / (micros / 1e6),
+    cpuUs: pid === undefined ? undefined : ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests,
+  };
+}
+
+const baseEnv = { PATH: process.env.PATH };
+const gatewayEnv = (port) => ({
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  NEXUS_MASTER_KEY: masterKey,
+  OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+  OPENAI_API_KEY: 'bench-upstream-key',
+  // The cache would answer the harness's one repeated request itself: this measures the proxy path.
+  CACHE_ENABLED: 'false',
+  NEXUS_DATA_DIR: mkdtempSync(join(tmpdir(), 'nexus-bench-observability-data-')),
+});
+
+const loadBefore = loadavg();
+const lines = [];
+try {
+  startPinned(
+    children,
+    cpu.mock,
+    'node',
+    [join(harness, 'mock-upstream.mjs')],
+    {
+      MOCK_PORT: String(mockPort),
+      MOCK_QUIET: '1',
+    },
+    baseEnv,
+  );
+  if (tracing) {
+    startPinned(
+      children,
+      cpu.mock,
+      'node',
+      [join(root, 'bench', 'otlp-sink.mjs')],
+      {
+        PORT: String(sinkPort),
+        OTLP_SINK_PORT: String(sinkPort),
+      },
+      baseEnv,
+    );
+  }
+  const variants = [
+    { name: 'metrics off', env: { METRICS_ENABLED: 'false' } },
+    { name: 'metrics on', env: {} },
+    ...(tracing
+      ? [
+          {
+            name: 'metrics + tracing',
+            env: {
+              OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`,
+              OTEL_SERVICE_NAME: 'nexus-bench',
+            },
+          },
+        ]
+      : []),
+  ];
+  for (const [index, variant] of variants.entries()) {
+    variant.port = basePort + index;
+    const env = gatewayEnv(variant.port);
+    temporary.push(env.NEXUS_DATA_DIR);
+    variant.pid = startPinned(
+      children,
+      cpu.gateway,
+      'node',
+      [...gatewayNodeFlags, join(root, 'dist', 'src', 'main.js')],
+      { ...env, ...variant.env },
+      baseEnv,
+    ).pid;
+  }
+  await waitReady(`http://127.0.0.1:${mockPort}/health`, 300);
+  for (const variant of variants) await waitReady(`http://127.0.0.1:${variant.port}/health`, 300);
+  for (const variant of variants) {
+    for (const scenario of scenarios) cell(variant.port, variant.pid, scenario, Number(args.warmup));
+  }
+  const measuredAt = new Date();
+  const results = new Map(variants.map((variant) => [variant.name, new Map(scenarios.map((s) => [s, []]))]));
+  for (let round = 0; round < rounds; round++) {
+    for (const scenario of scenarios) {
+      const order = variants.map((_, index) => variants[(index + round) % variants.length]);
+      const row = [];
+      for (const variant of order) {
+        const measured = cell(variant.port, variant.pid, scenario, seconds);
+        results.get(variant.name).get(scenario).push(measured);
+        row.push(`${variant.name} ${measured.rps.toFixed(0)} req/s ${measured.cpuUs.toFixed(0)} µs`);
+      }
+      console.error(`round ${round + 1}/${rounds} ${scenario}: ${row.join(', ')}`);
+    }
+  }
+  for (const variant of variants)
+    process.kill(-children.find((child) => child.pid === variant.pid).pid, 'SIGKILL');
+
+  lines.push(
+    '## Metrics and tracing on against off, same build, one gateway process per variant',
+    '',
+    `${measuredAt.toISOString()}, node ${process.version}, c=${conc}, ${rounds} rounds of ${seconds} s wrk cells per ` +
+      `variant, order rotating each round; ${pinned ? 'wrk, the fake upstream and the OTLP receiver on CPU 0, the gateways on CPU 1' : 'unpinned'}. ` +
+      `Ratios are per round against metrics off (median, 95% bootstrap interval). Load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before.`,
+    '',
+    '| scenario | variant | req/s | / metrics off (median) | 95% interval | CPU µs/req | CPU µs added |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  );
+  for (const scenario of scenarios) {
+    const off = results.get('metrics off').get(scenario);
+    const offCpu = median(off.map((cell) => cell.cpuUs));
+    for (const variant of variants) {
+      const cells = results.get(variant.name).get(scenario);
+      const ratios = cells.map((cell, round) => cell.rps / off[round].rps);
+      const [low, high] = bootstrapInterval(ratios, 20261207);
+      const cpuUs = median(cells.map((cell) => cell.cpuUs));
+      lines.push(
+        `| ${scenario} | ${variant.name} | ${median(cells.map((cell) => cell.rps)).toFixed(0)} | ` +
+          `${median(ratios).toFixed(3)} | ${low.toFixed(3)}–${high.toFixed(3)} | ${cpuUs.toFixed(1)} | ` +
+          `${variant.name === 'metrics off' ? '–' : (cpuUs - offCpu).toFixed(1)} |`,
+      );
+    }
+  }
+
+  // WORKERS=2 against WORKERS=1, unpinned: each gateway may use both cores, as `npm start` would.
+  const workerRounds = Number(args['workers-rounds']);
+  if (workerRounds > 0) {
+    const groups = [1, 2].map((workers, index) => {
+      const port = basePort + 10 + index;
+      const env = gatewayEnv(port);
+      temporary.push(env.NEXUS_DATA_DIR);
+      startPinned(
+        children,
+        '0,1',
+        'node',
+        [...gatewayNodeFlags, join(root, 'dist', 'src', 'main.js')],
+        {
+          ...env,
+          WORKERS: String(workers),
+        },
+        baseEnv,
+      );
+      return { workers, port, cells: new Map(scenarios.map((s) => [s, []])) };
+    });
+    for (const group of groups) {
+      await waitReady(`http://127.0.0.1:${group.port}/health`, 300);
+      for (const scenario of scenarios) cell(group.port, undefined, scenario, Number(args.warmup), undefined);
+    }
+    for (let round = 0; round < workerRounds; round++) {
+      for (const scenario of scenarios) {
+        for (const group of round % 2 === 0 ? groups : [...groups].reverse()) {
+          group.cells.get(scenario).push(cell(group.port, undefined, scenario, seconds, undefined).rps);
+        }
+      }
+    }
+    lines.push(
+      '',
+      '## WORKERS=2 against WORKERS=1 (node:cluster), unpinned on 2 cores shared with wrk and the fake upstream',
+      '',
+      '| scenario | WORKERS=1 req/s | WORKERS=2 req/s | ratio (median of rounds) |',
+      '|---|---:|---:|---:|',
+    );
+    for (const scenario of scenarios) {
+      const [one, two] = groups.map((group) => group.cells.get(scenario));
+      lines.push(
+        `| ${scenario} | ${median(one).toFixed(0)} | ${median(two).toFixed(0)} | ` +
+          `${median(two.map((rps, round) => rps / one[round])).toFixed(2)} |`,
+      );
+    }
+  }
+  const report = `${lines.join('\n')}\n`;
+  process.stdout.write(report);
+  if (args.out !== undefined) writeFileSync(args.out, report);
+} finally {
+  stopChildren();
+}
+process.exit(0);
