@@ -172,6 +172,9 @@ export const instantSchema = z
     return ms;
   });
 
+/** An instant as a reply shows it: ISO 8601 in UTC with milliseconds (`isoTime`). */
+export const isoTimeSchema = z.iso.datetime();
+
 /** An integer given as decimal digits in a query string. */
 export function queryInteger(min: number, max: number) {
   return z
@@ -182,6 +185,8 @@ export function queryInteger(min: number, max: number) {
 }
 
 /** Epoch milliseconds as ISO 8601 text (`2025-01-31T12:00:00.000Z`); null stays null. */
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
 export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
