@@ -113,7 +113,7 @@ export const plainOperations: Readonly<Record<string, OperationDoc>> = {
       '`default` project and a key, shown in this reply only. A registered email is 409; too many signups from ' +
       'one address in an hour, 429.',
     tag: 'Seed 000',
-    body: { schema: registration, example: { email: 'ada@example.com', name: 'Ada' } },
+    body: { schema: registration, example: { email: 'grace@example.com', name: 'Grace' } },
     reply: { status: 201, description: 'The account and its key.', schema: registeredReplySchema },
     errors: [409, 429],
   },
