@@ -131,6 +131,7 @@ function successResponse(route: Route, doc: OperationDoc, registry: SchemaRegist
   if (reply.stream === 'openai' || reply.stream === 'openai-only')
     content['text/event-stream'] = eventStream('openai');
   if (reply.stream === 'anthropic') content['text/event-stream'] = eventStream('anthropic');
+  if (reply.text !== undefined) content[reply.text] = { schema: { type: 'string' } };
   return { description: reply.description, headers, content };
 }
 

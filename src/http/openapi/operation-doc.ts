@@ -44,6 +44,8 @@ export interface ReplyDoc {
   readonly schema?: z.ZodType;
   /** Also (or only, for `stream-only`) an event stream: OpenAI's chunks or Anthropic's events. */
   readonly stream?: 'openai' | 'anthropic' | 'openai-only';
+  /** The media type of a reply that is text, not JSON (Prometheus' `text/plain; version=0.0.4`). */
+  readonly text?: string;
   /** The schema's name in the document, when it has one better than `<OperationId>Reply`. */
   readonly name?: string;
   /** Other statuses answered with the same body (`/ready`'s 503). */
