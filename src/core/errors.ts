@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The one error catalogue. Every failure Nexus reports has a stable `code` from this table; the HTTP edge
  * renders it as an OpenAI error object (or another protocol's shape on its aliases). Metrics and logs label
@@ -5,16 +7,18 @@
  */
 
 /** OpenAI `error.type` values that the official SDKs understand. */
-export type ErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'rate_limit_error'
-  | 'insufficient_quota'
-  | 'api_error'
-  | 'timeout_error'
-  | 'service_unavailable';
+const errorTypes = [
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'rate_limit_error',
+  'insufficient_quota',
+  'api_error',
+  'timeout_error',
+  'service_unavailable',
+] as const;
+export type ErrorType = (typeof errorTypes)[number];
 
 interface ErrorSpec {
   readonly status: number;
@@ -240,10 +244,21 @@ export function isNexusError(error: unknown): error is NexusError {
   return error instanceof NexusError;
 }
 
-/** The OpenAI wire shape of an error. */
-export interface OpenAIErrorBody {
-  error: { message: string; type: ErrorType; param: string | null; code: ErrorCode };
-}
+/**
+ * The OpenAI wire shape of an error, `{error: {message, type, param, code}}`: the reply body of every failure on
+ * the OpenAI-shaped routes, and the data of a stream's error event (described in /openapi.json from here).
+ */
+export const openAIErrorBodySchema = z.strictObject({
+  error: z.strictObject({
+    message: z.string(),
+    type: z.enum(errorTypes),
+    /** The request field at fault (`messages[0].content`), or null. */
+    param: z.string().nullable(),
+    code: z.enum(Object.keys(errorCatalog) as [ErrorCode, ...ErrorCode[]]),
+  }),
+});
+
+export type OpenAIErrorBody = z.output<typeof openAIErrorBodySchema>;
 
 export function toOpenAIErrorBody(error: NexusError): OpenAIErrorBody {
   return {

@@ -55,7 +55,8 @@ const fallbackFields = {
   models: z.array(z.string().min(1).max(256)).max(16).optional(),
 };
 
-const chatRequest = z.looseObject({
+/** `POST /v1/chat/completions`: OpenAI's body, the fields Nexus relies on checked, every other kept. */
+export const chatRequest = z.looseObject({
   model: z.string().min(1).max(256),
   messages: z.array(message).min(1, 'must contain at least one message'),
   stream: z.boolean().nullish(),
@@ -85,7 +86,8 @@ const embeddingsInput = z.union([
   z.array(z.array(z.int()).min(1)).min(1),
 ]);
 
-const embeddingsRequest = z.looseObject({
+/** `POST /v1/embeddings`: OpenAI's body, the fields Nexus relies on checked, every other kept. */
+export const embeddingsRequest = z.looseObject({
   model: z.string().min(1).max(256),
   input: embeddingsInput,
   encoding_format: z.enum(['float', 'base64']).optional(),

@@ -1,6 +1,8 @@
+import type { z } from 'zod';
 import type { ChatCompletion } from '../core/openai-types.ts';
 import type { Reply } from '../pipeline/request.ts';
 import type { EdgeStage, Exchange } from './exchange.ts';
+import type { seed004ChatReplySchema, seed004EmbeddingsReplySchema } from './reply-schemas.ts';
 import { addRateLimitHeaders, addWarnings, headerText, sendJson } from './respond.ts';
 import { anthropicFraming, openAIFraming, writeSse } from './sse-writer.ts';
 
@@ -39,8 +41,8 @@ export function deliverEmbeddings(shape: ChatShape): EdgeStage {
       sendJson(exchange.response, 200, raw ?? response);
       return;
     }
-    sendJson(exchange.response, 200, {
-      success: true,
+    const body: z.output<typeof seed004EmbeddingsReplySchema> = {
+      success: true as const,
       data: {
         object: 'list',
         data: response.data,
@@ -53,7 +55,8 @@ export function deliverEmbeddings(shape: ChatShape): EdgeStage {
         cached: exchange.cacheHit !== undefined,
         latencyMs: Math.round(performance.now() - exchange.receivedAt),
       },
-    });
+    };
+    sendJson(exchange.response, 200, body);
   };
 }
 
@@ -111,10 +114,13 @@ function unexpected(reply: Reply): Error {
   return new Error(`deliver stage: a '${reply.kind}' reply on a route that does not serve it`);
 }
 
-function seed004Chat(exchange: Exchange, completion: ChatCompletion) {
+function seed004Chat(
+  exchange: Exchange,
+  completion: ChatCompletion,
+): z.output<typeof seed004ChatReplySchema> {
   const usage = completion.usage;
   return {
-    success: true,
+    success: true as const,
     data: {
       id: completion.id,
       model: completion.model,

@@ -1,22 +1,33 @@
+import { z } from 'zod';
 import type { Gateway } from './exchange.ts';
 
-export interface ModelEntry {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-  /** `chat`, `embedding`, or `pseudo` for `auto` and instance names. */
-  mode: 'chat' | 'embedding' | 'pseudo';
-  context_window: number | null;
+const usdPerMillion = z.number().min(0);
+
+/** One routable model, in OpenAI's model shape plus Nexus's fields. */
+export const modelEntrySchema = z.strictObject({
+  id: z.string(),
+  object: z.literal('model'),
+  created: z.int(),
+  owned_by: z.string(),
+  /** `chat`, `embedding`, or `pseudo` for `auto`, aliases, groups and instance names. */
+  mode: z.enum(['chat', 'embedding', 'pseudo']),
+  context_window: z.int().min(0).nullable(),
   /** USD per million tokens. */
-  pricing: {
-    input_per_million: number;
-    output_per_million: number;
-    cached_input_per_million: number | null;
-  } | null;
+  pricing: z
+    .strictObject({
+      input_per_million: usdPerMillion,
+      output_per_million: usdPerMillion,
+      cached_input_per_million: usdPerMillion.nullable(),
+    })
+    .nullable(),
   /** Whether a configured instance can serve it now. */
-  available: boolean;
-}
+  available: z.boolean(),
+});
+
+export type ModelEntry = z.output<typeof modelEntrySchema>;
+
+/** `GET /v1/models`. */
+export const modelListSchema = z.strictObject({ object: z.literal('list'), data: z.array(modelEntrySchema) });
 
 /**
  * Every routable model in OpenAI's list shape plus Nexus fields: catalogued models as `provider/model`

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { type NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import type { Headroom } from '../limits/limit-decision.ts';
 import { nanosToUsd } from '../limits/usd-nanos.ts';
@@ -6,6 +7,17 @@ import { toAnthropicErrorBody } from '../protocols/anthropic/errors.ts';
 
 /** The error shape a route answers in: OpenAI's, Anthropic's (`/v1/messages`), or a seed alias's own. */
 export type ErrorShape = 'openai' | 'anthropic' | 'seed-004';
+
+/** Seed 004's error envelope, `{success: false, error: {code, message}}`, with the catalogue's codes. */
+export const seed004ErrorBodySchema = z.strictObject({
+  success: z.literal(false),
+  error: z.strictObject({ code: z.string(), message: z.string() }),
+});
+
+/** Seed 004's success envelope around a reply's `data`. */
+export function seed004Envelope<T extends z.ZodType>(data: T) {
+  return z.strictObject({ success: z.literal(true), data });
+}
 
 export function sendJson(response: ServerResponse, status: number, body: unknown | string): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -22,7 +34,9 @@ export function sendError(response: ServerResponse, error: NexusError, shape: Er
     response.setHeader('retry-after', String(error.retryAfterSeconds));
   const body =
     shape === 'seed-004'
-      ? { success: false, error: { code: error.code, message: error.message } }
+      ? ({ success: false, error: { code: error.code, message: error.message } } satisfies z.output<
+          typeof seed004ErrorBodySchema
+        >)
       : shape === 'anthropic'
         ? toAnthropicErrorBody(error, requestIdOf(response))
         : toOpenAIErrorBody(error);

@@ -13,6 +13,7 @@ import { plainChain, proxyChain } from '../pipeline/chain.ts';
 import { compose } from '../pipeline/compose.ts';
 import { ClientClosedError, createAnswerErrors } from './answer-errors.ts';
 import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.ts';
+import { documentationRoutes } from './openapi/docs-routes.ts';
 import { drainAndSend } from './respond.ts';
 import { type RouteEntry, Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -57,7 +58,8 @@ export function createHttpServer(gateway: Gateway): Server {
     ...seedRegisterRoutes,
     ...seedBillingRoutes,
   ];
-  for (const route of routes) {
+  // /openapi.json is generated from this same table, so a route cannot be served without being described.
+  for (const route of [...routes, ...documentationRoutes(routes)]) {
     router.add({
       method: route.method,
       path: route.path,

@@ -6,14 +6,12 @@
  * brings the free plan back.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import Stripe from 'stripe';
 import { call, json } from '../support/admin-client.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { stripeEvent as event, type StripeDouble, startStripeDouble } from '../support/stripe-double.ts';
 
 const limits = { timeout: 30_000 };
 const masterKey = 'nexus-master-billing-tests';
@@ -21,67 +19,9 @@ const webhookSecret = 'whsec_test_billing_secret';
 const stripeKey = 'sk_test_billing';
 const v1 = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
 
-interface CheckoutCall {
-  authorization: string | undefined;
-  form: URLSearchParams;
-}
-
-/** Stripe's `POST /v1/checkout/sessions`, answering a session object the way Stripe does. */
-async function startStripeDouble() {
-  const calls: CheckoutCall[] = [];
-  const server: Server = createServer((request, response) => {
-    const pieces: Buffer[] = [];
-    request.on('data', (piece: Buffer) => pieces.push(piece));
-    request.on('end', () => {
-      if (request.method !== 'POST' || request.url !== '/v1/checkout/sessions') {
-        response.writeHead(404, { 'content-type': 'application/json' });
-        response.end(
-          JSON.stringify({ error: { type: 'invalid_request_error', message: 'Unrecognized request URL' } }),
-        );
-        return;
-      }
-      const form = new URLSearchParams(Buffer.concat(pieces).toString('utf8'));
-      calls.push({ authorization: request.headers.authorization, form });
-      const id = `cs_test_${calls.length}`;
-      response.writeHead(200, { 'content-type': 'application/json', 'request-id': `req_${calls.length}` });
-      response.end(
-        JSON.stringify({
-          id,
-          object: 'checkout.session',
-          mode: form.get('mode'),
-          status: 'open',
-          client_reference_id: form.get('client_reference_id'),
-          metadata: { user_id: form.get('metadata[user_id]') },
-          success_url: form.get('success_url'),
-          cancel_url: form.get('cancel_url'),
-          url: `https://checkout.stripe.com/c/pay/${id}`,
-          livemode: false,
-        }),
-      );
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { calls, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function event(type: string, object: Record<string, unknown>, id: string) {
-  return JSON.stringify({
-    id,
-    object: 'event',
-    api_version: '2025-01-27.acacia',
-    created: Math.floor(Date.now() / 1000),
-    type,
-    data: { object },
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-  });
-}
-
 describe('seed 000 plan upgrades through Stripe', () => {
   let fake: FakeOpenAI;
-  let stripeDouble: Awaited<ReturnType<typeof startStripeDouble>>;
+  let stripeDouble: StripeDouble;
   let gateway: TestGateway;
   let user: { api_key: string; user_id: string };
   const signer = new Stripe(stripeKey);

@@ -5,7 +5,15 @@ import { semanticTenantPrefix } from '../../pipeline/semantic-prompt.ts';
 import type { Gateway, Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 import { adminRoute } from './admin.ts';
-import { fromStore, lookupText, notFound, queryInteger, readQuery, servicesOf } from './route-input.ts';
+import {
+  fromStore,
+  isoTimeSchema,
+  lookupText,
+  notFound,
+  queryInteger,
+  readQuery,
+  servicesOf,
+} from './route-input.ts';
 
 const tenantQuery = {
   /** A project's entries (its keys and tokens share them). */
@@ -15,8 +23,32 @@ const tenantQuery = {
   /** The master key's entries, or those of a gateway without keys. */
   principal: z.enum(['master', 'open']).optional(),
 };
-const listQuery = z.strictObject({ ...tenantQuery, limit: queryInteger(1, 1000).optional() });
-const purgeQuery = z.strictObject(tenantQuery);
+/** `GET /v1/admin/cache`'s query: one tenant, and at most `limit` entries (default 100). */
+export const cacheListQuery = z.strictObject({ ...tenantQuery, limit: queryInteger(1, 1000).optional() });
+/** `DELETE /v1/admin/cache`'s query: one tenant. */
+export const cachePurgeQuery = z.strictObject(tenantQuery);
+
+/** `GET /v1/admin/cache`: a tenant's stored answers, without their bodies. */
+export const cacheListSchema = z.strictObject({
+  object: z.literal('list'),
+  data: z.array(
+    z.strictObject({
+      /** The entry's key: SHA-256 of the tenant, kind, model and canonical request. */
+      digest: z.string(),
+      kind: z.string(),
+      model: z.string(),
+      provider: z.string(),
+      /** What the answer cost when it was stored, USD. */
+      cost_usd: z.number().min(0),
+      size_bytes: z.int().min(0),
+      created_at: isoTimeSchema,
+      expires_at: isoTimeSchema,
+    }),
+  ),
+});
+
+/** `DELETE /v1/admin/cache`: how many entries were removed. */
+export const cachePurgeReplySchema = z.strictObject({ purged: z.int().min(0) });
 
 /** The cache partition a query names: exactly one of a project, an organization, or a principal kind. */
 async function partitionOf(
@@ -50,10 +82,10 @@ async function partitionOf(
  */
 export const adminCacheRoutes: readonly Route[] = [
   adminRoute('GET', '/v1/admin/cache', async (gateway, exchange) => {
-    const query = readQuery(exchange, listQuery);
+    const query = readQuery(exchange, cacheListQuery);
     const tenant = await partitionOf(gateway, query);
     const entries = await servicesOf(gateway).cache.store.list(tenant, query.limit ?? 100);
-    sendJson(exchange.response, 200, {
+    const body: z.output<typeof cacheListSchema> = {
       object: 'list',
       data: entries.map((entry) => ({
         digest: entry.digest,
@@ -65,16 +97,17 @@ export const adminCacheRoutes: readonly Route[] = [
         created_at: new Date(entry.createdAt).toISOString(),
         expires_at: new Date(entry.expiresAt).toISOString(),
       })),
-    });
+    };
+    sendJson(exchange.response, 200, body);
   }),
   adminRoute('DELETE', '/v1/admin/cache', async (gateway, exchange) => {
-    const query = readQuery(exchange, purgeQuery);
+    const query = readQuery(exchange, cachePurgeQuery);
     const tenant = await partitionOf(gateway, query);
     const cache = servicesOf(gateway).cache;
     const purged = await cache.store.purge(tenant);
     cache.semantic.clear(semanticTenantPrefix(tenant));
     await cache.semanticSync?.clear(tenant);
     gateway.log.info({ requestId: exchange.id, purged }, 'cache purged');
-    sendJson(exchange.response, 200, { purged });
+    sendJson(exchange.response, 200, { purged } satisfies z.output<typeof cachePurgeReplySchema>);
   }),
 ];

@@ -8,14 +8,22 @@ import {
   checkRange,
   groupBySchema,
   logRecordOut,
+  logRecordWireSchema,
   summaryOut,
+  summaryWireFields,
   totalsOut,
+  totalsWireFields,
   usageFilterFields,
 } from './usage-wire.ts';
 
-const usageQuery = z.strictObject({ ...usageFilterFields, group_by: groupBySchema.optional() });
+/** `GET /v1/admin/usage`'s query. */
+export const adminUsageQuery = z.strictObject({ ...usageFilterFields, group_by: groupBySchema.optional() });
 
-const logsQuery = z.strictObject({
+/** `GET /v1/admin/usage`. */
+export const adminUsageReplySchema = z.strictObject({ object: z.literal('usage'), ...summaryWireFields });
+
+/** `GET /v1/admin/logs`'s query. */
+export const logsQuery = z.strictObject({
   ...usageFilterFields,
   model: lookupText(1000).optional(),
   status: queryInteger(100, 999).optional(),
@@ -37,9 +45,37 @@ function isCursor(cursor: string): boolean {
   }
 }
 
-const metricsQuery = z.strictObject({
+/** `GET /v1/admin/logs`: a page of records, newest first, and the cursor of the next. */
+export const logsPageSchema = z.strictObject({
+  object: z.literal('list'),
+  data: z.array(logRecordWireSchema),
+  has_more: z.boolean(),
+  next_cursor: z.string().nullable(),
+});
+
+/** `GET /v1/admin/metrics`'s query. */
+export const metricsQuery = z.strictObject({
   from: usageFilterFields.from,
   to: usageFilterFields.to,
+});
+
+const count = z.int().min(0);
+
+/** `GET /v1/admin/metrics`: gateway-wide totals, by provider and by model, and how many of each entity. */
+export const metricsReplySchema = z.strictObject({
+  object: z.literal('metrics'),
+  uptime_seconds: count,
+  in_flight_requests: count,
+  ...totalsWireFields,
+  by_provider: z.array(z.strictObject({ provider: z.string().nullable(), ...totalsWireFields })),
+  by_model: z.array(z.strictObject({ model: z.string().nullable(), ...totalsWireFields })),
+  entities: z.strictObject({
+    organizations: count,
+    projects: count,
+    users: count,
+    api_keys: count,
+    active_api_keys: count,
+  }),
 });
 
 /**
@@ -48,7 +84,7 @@ const metricsQuery = z.strictObject({
  */
 export const adminUsageRoutes: readonly Route[] = [
   adminRoute('GET', '/v1/admin/usage', async (gateway, exchange) => {
-    const query = readQuery(exchange, usageQuery);
+    const query = readQuery(exchange, adminUsageQuery);
     checkRange(query.from, query.to);
     const summary = await fromStore(
       servicesOf(gateway).store.usage.aggregate({
@@ -60,7 +96,11 @@ export const adminUsageRoutes: readonly Route[] = [
         groupBy: query.group_by,
       }),
     );
-    sendJson(exchange.response, 200, { object: 'usage', ...summaryOut(summary, query.group_by) });
+    const body: z.output<typeof adminUsageReplySchema> = {
+      object: 'usage',
+      ...summaryOut(summary, query.group_by),
+    };
+    sendJson(exchange.response, 200, body);
   }),
   adminRoute('GET', '/v1/admin/logs', async (gateway, exchange) => {
     const query = readQuery(exchange, logsQuery);
@@ -78,12 +118,13 @@ export const adminUsageRoutes: readonly Route[] = [
         cursor: query.cursor,
       }),
     );
-    sendJson(exchange.response, 200, {
+    const body: z.output<typeof logsPageSchema> = {
       object: 'list',
       data: page.data.map(logRecordOut),
       has_more: page.nextCursor !== null,
       next_cursor: page.nextCursor,
-    });
+    };
+    sendJson(exchange.response, 200, body);
   }),
   adminRoute('GET', '/v1/admin/metrics', async (gateway, exchange) => {
     const query = readQuery(exchange, metricsQuery);
@@ -100,7 +141,7 @@ export const adminUsageRoutes: readonly Route[] = [
         store.apiKeys.list(),
       ]),
     );
-    sendJson(exchange.response, 200, {
+    const body: z.output<typeof metricsReplySchema> = {
       object: 'metrics',
       uptime_seconds: Math.round((Date.now() - gateway.startedAt) / 1000),
       in_flight_requests: gateway.state.inFlight,
@@ -115,6 +156,7 @@ export const adminUsageRoutes: readonly Route[] = [
         api_keys: apiKeys.length,
         active_api_keys: keys.size,
       },
-    });
+    };
+    sendJson(exchange.response, 200, body);
   }),
 ];

@@ -9,7 +9,7 @@ import type {
   Project,
   User,
 } from '../../store/sql/tenancy-types.ts';
-import { instantSchema, isoTime, lookupText } from './route-input.ts';
+import { instantSchema, isoTime, isoTimeSchema, lookupText } from './route-input.ts';
 
 /**
  * The admin API's wire shapes (SPEC §2.3): snake_case JSON in and out, `limits` as
@@ -55,13 +55,11 @@ const metadataSchema = z
     `must be at most ${maxMetadataBytes} bytes as JSON`,
   );
 
-// Users carry a plan and a request quota; limits and budgets belong to organizations, projects and keys.
-const notForUsers = z
-  .unknown()
-  .refine(
-    () => false,
-    'a user has no limits or budget of its own; set them on its organization, project or key',
-  );
+// Users carry a plan and a request quota; limits and budgets belong to organizations, projects and keys. A
+// `never` (rather than a refinement that always fails) so the published schema says so too (`not: {}`).
+const notForUsers = z.never({
+  error: 'a user has no limits or budget of its own; set them on its organization, project or key',
+});
 
 /** `POST /v1/admin/orgs`. */
 export const organizationCreate = z.strictObject({
@@ -123,18 +121,95 @@ export function budgetInput(wire: BudgetWire | undefined): BudgetInput | undefin
   return { dailyUsd: wire.daily_usd, monthlyUsd: wire.monthly_usd };
 }
 
+const countOut = z.int().min(0).nullable();
+const usdOut = z.number().min(0).nullable();
+const timeOut = isoTimeSchema.nullable();
+
+/** `limits` as replies show them: every field, null for unlimited. */
+export const limitsWireSchema = z.strictObject({
+  rpm: countOut,
+  rph: countOut,
+  tpm: countOut,
+  token_budget: countOut,
+});
+/** `budget` as replies show it, USD: every field, null for unlimited. */
+export const budgetWireSchema = z.strictObject({ daily_usd: usdOut, monthly_usd: usdOut });
+
+/** An organization as the admin API shows it. */
+export const organizationWireSchema = z.strictObject({
+  id: z.string(),
+  object: z.literal('organization'),
+  name: z.string(),
+  limits: limitsWireSchema,
+  budget: budgetWireSchema,
+  created_at: isoTimeSchema,
+});
+
+/** A project as the admin API shows it (whether it has its own provider keys, never the keys). */
+export const projectWireSchema = z.strictObject({
+  id: z.string(),
+  object: z.literal('project'),
+  org_id: z.string(),
+  name: z.string(),
+  limits: limitsWireSchema,
+  budget: budgetWireSchema,
+  has_provider_keys: z.boolean(),
+  created_at: isoTimeSchema,
+});
+
+/** A user as the admin API shows it. */
+export const userWireSchema = z.strictObject({
+  id: z.string(),
+  object: z.literal('user'),
+  org_id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  plan: z.string().nullable(),
+  /** Requests per UTC month over all of the user's keys; null is unlimited. */
+  request_quota: countOut,
+  created_at: isoTimeSchema,
+});
+
+/** An API key as listed: its prefix, never the key itself nor its hash. */
+export const apiKeyWireSchema = z.strictObject({
+  id: z.string(),
+  object: z.literal('api_key'),
+  key_prefix: z.string(),
+  name: z.string().nullable(),
+  status: z.enum(['active', 'revoked', 'expired']),
+  org_id: z.string(),
+  project_id: z.string().nullable(),
+  user_id: z.string().nullable(),
+  models: z.array(z.string()).readonly().nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  limits: limitsWireSchema,
+  budget: budgetWireSchema,
+  expires_at: timeOut,
+  revoked_at: timeOut,
+  created_at: isoTimeSchema,
+  last_used_at: timeOut,
+});
+
+/** `POST /v1/admin/api-keys`: the new key with its secret `key` (`nk-…`), shown in this reply only. */
+export const apiKeyCreatedWireSchema = apiKeyWireSchema.extend({ key: z.string() });
+
+/** A list reply of the admin API: `{object: 'list', data: [...]}`. */
+export function listWireSchema<T extends z.ZodType>(item: T) {
+  return z.strictObject({ object: z.literal('list'), data: z.array(item) });
+}
+
 /** `{rpm, rph, tpm, token_budget}`; null is unlimited. */
-export function limitsOut(limits: Limits) {
+export function limitsOut(limits: Limits): z.output<typeof limitsWireSchema> {
   return { rpm: limits.rpm, rph: limits.rph, tpm: limits.tpm, token_budget: limits.tokenBudget };
 }
 
 /** `{daily_usd, monthly_usd}`; null is unlimited. */
-export function budgetOut(budget: Budget) {
+export function budgetOut(budget: Budget): z.output<typeof budgetWireSchema> {
   return { daily_usd: budget.dailyUsd, monthly_usd: budget.monthlyUsd };
 }
 
 /** An organization as the admin API shows it. */
-export function organizationOut(org: Organization) {
+export function organizationOut(org: Organization): z.output<typeof organizationWireSchema> {
   return {
     id: org.id,
     object: 'organization',
@@ -146,7 +221,7 @@ export function organizationOut(org: Organization) {
 }
 
 /** A project; its own provider keys are never shown, only whether it has them. */
-export function projectOut(project: Project) {
+export function projectOut(project: Project): z.output<typeof projectWireSchema> {
   return {
     id: project.id,
     object: 'project',
@@ -160,7 +235,7 @@ export function projectOut(project: Project) {
 }
 
 /** A user as the admin API shows it. */
-export function userOut(user: User) {
+export function userOut(user: User): z.output<typeof userWireSchema> {
   return {
     id: user.id,
     object: 'user',
@@ -180,7 +255,7 @@ export function keyStatus(key: ApiKey, nowMs = Date.now()): 'active' | 'revoked'
 }
 
 /** A key as listed: its prefix for telling keys apart, never the key itself nor its hash. */
-export function apiKeyOut(key: ApiKey) {
+export function apiKeyOut(key: ApiKey): z.output<typeof apiKeyWireSchema> {
   return {
     id: key.id,
     object: 'api_key',

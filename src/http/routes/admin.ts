@@ -5,20 +5,25 @@ import type { Exchange, Gateway, Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 import {
   apiKeyCreate,
+  apiKeyCreatedWireSchema,
   apiKeyOut,
   apiKeyPatch,
+  apiKeyWireSchema,
   budgetInput,
   idSchema,
   limitsInput,
   organizationCreate,
   organizationOut,
   organizationPatch,
+  organizationWireSchema,
   projectCreate,
   projectOut,
   projectPatch,
+  projectWireSchema,
   userCreate,
   userOut,
   userPatch,
+  userWireSchema,
 } from './admin-wire.ts';
 import {
   fromStore,
@@ -31,8 +36,11 @@ import {
   servicesOf,
 } from './route-input.ts';
 
-/** One kind of entity of the admin API: its schemas and its store calls, in wire shapes. */
-interface Entity<Create, Patch, Query> {
+/**
+ * One kind of entity of the admin API: its schemas and its store calls, in wire shapes. The schemas are also
+ * what /openapi.json publishes for its routes.
+ */
+export interface Entity<Create, Patch, Query> {
   /** `/v1/admin/orgs`: list and create here, read, change and delete at `<path>/{id}`. */
   readonly path: string;
   /** For messages and the audit log: `organization`. */
@@ -40,6 +48,10 @@ interface Entity<Create, Patch, Query> {
   readonly createSchema: z.ZodType<Create>;
   readonly patchSchema: z.ZodType<Patch>;
   readonly listSchema: z.ZodType<Query>;
+  /** How the entity is shown (read, change, list). */
+  readonly wireSchema: z.ZodType;
+  /** How the creation reply shows it (a key's includes its secret, once). */
+  readonly createdWireSchema: z.ZodType;
   create(store: Store, input: Create): Promise<{ id: string; body: object }>;
   list(store: Store, query: Query): Promise<object[]>;
   get(store: Store, id: string): Promise<object | undefined>;
@@ -62,6 +74,8 @@ const organizations: Entity<
   createSchema: organizationCreate,
   patchSchema: organizationPatch,
   listSchema: noQuery,
+  wireSchema: organizationWireSchema,
+  createdWireSchema: organizationWireSchema,
   async create(store, input) {
     const org = await store.organizations.create({
       name: input.name,
@@ -96,6 +110,8 @@ const projects: Entity<
   createSchema: projectCreate,
   patchSchema: projectPatch,
   listSchema: projectQuery,
+  wireSchema: projectWireSchema,
+  createdWireSchema: projectWireSchema,
   async create(store, input) {
     const project = await store.projects.create({
       orgId: input.org_id,
@@ -129,6 +145,8 @@ const users: Entity<
   createSchema: userCreate,
   patchSchema: userPatch,
   listSchema: projectQuery,
+  wireSchema: userWireSchema,
+  createdWireSchema: userWireSchema,
   async create(store, input) {
     const user = await store.users.create({
       orgId: input.org_id,
@@ -170,6 +188,8 @@ const apiKeys: Entity<
   createSchema: apiKeyCreate,
   patchSchema: apiKeyPatch,
   listSchema: keyQuery,
+  wireSchema: apiKeyWireSchema,
+  createdWireSchema: apiKeyCreatedWireSchema,
   async create(store, input) {
     if (input.project_id === undefined && input.org_id === undefined) {
       throw new NexusError('invalid_request', "An API key needs 'project_id' or 'org_id'.", {
@@ -296,3 +316,12 @@ export const adminRoutes: readonly Route[] = [
   ...entityRoutes(users),
   ...entityRoutes(apiKeys),
 ];
+
+/** What describes an entity's routes: its path, noun, schemas and what DELETE does. */
+export type EntityDescription = Pick<
+  Entity<unknown, unknown, unknown>,
+  'path' | 'noun' | 'listSchema' | 'wireSchema' | 'createdWireSchema' | 'removal'
+> & { readonly createSchema: z.ZodType; readonly patchSchema: z.ZodType };
+
+/** The admin API's entities, for the document that describes their routes (http/openapi/). */
+export const adminEntities: readonly EntityDescription[] = [organizations, projects, users, apiKeys];

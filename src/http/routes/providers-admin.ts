@@ -5,7 +5,11 @@ import { readExchangeJson } from '../body.ts';
 import type { Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 
-const toggleBody = z.strictObject({ name: z.string().min(1).max(200), enabled: z.boolean() });
+/** `POST /v1/providers/toggle`: an instance by its `/health` name, switched on or off. */
+export const toggleBody = z.strictObject({ name: z.string().min(1).max(200), enabled: z.boolean() });
+
+/** The instance's name and its new state. */
+export const toggleReplySchema = z.strictObject({ name: z.string(), enabled: z.boolean() });
 
 /**
  * `POST /v1/providers/toggle {name, enabled}` (seed 001): switches one provider instance off or on at runtime,
@@ -49,7 +53,11 @@ export const providerAdminRoutes: readonly Route[] = [
           { instance: instance.name, enabled: parsed.data.enabled },
           'provider instance toggled',
         );
-        sendJson(exchange.response, 200, { name: instance.name, enabled: parsed.data.enabled });
+        const body: z.output<typeof toggleReplySchema> = {
+          name: instance.name,
+          enabled: parsed.data.enabled,
+        };
+        sendJson(exchange.response, 200, body);
       },
   },
 ];

@@ -157,6 +157,11 @@ const isoInstant =
 export const instantSchema = z
   .string()
   .max(40)
+  // What /openapi.json says of the text a client sends (the check itself is the transform's).
+  .meta({
+    description: 'ISO 8601: a date (midnight UTC) or a date-time with its offset.',
+    examples: ['2025-01-31', '2025-01-31T12:00:00Z'],
+  })
   .transform((text, context) => {
     const match = isoInstant.exec(text);
     const ms = Date.parse(text);
@@ -172,16 +177,22 @@ export const instantSchema = z
     return ms;
   });
 
+/** An instant as a reply shows it: ISO 8601 in UTC with milliseconds (`isoTime`). */
+export const isoTimeSchema = z.iso.datetime();
+
 /** An integer given as decimal digits in a query string. */
 export function queryInteger(min: number, max: number) {
   return z
     .string()
     .regex(/^\d{1,15}$/, 'expected an integer')
+    .meta({ description: `An integer from ${min} to ${max}.` })
     .transform(Number)
     .pipe(z.int().min(min).max(max));
 }
 
 /** Epoch milliseconds as ISO 8601 text (`2025-01-31T12:00:00.000Z`); null stays null. */
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
 export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }

@@ -7,16 +7,21 @@ import { deliverChat, deliverEmbeddings } from '../deliver.ts';
 import type { Route } from '../exchange.ts';
 import { listModels } from '../model-list.ts';
 import { parseBody } from '../parse.ts';
-import { sendJson } from '../respond.ts';
+import { seed004Envelope, sendJson } from '../respond.ts';
 
 /**
  * Thin adapters that keep the seed products' clients working: each converts its body to the canonical
  * request, runs the same pipeline, and answers in its seed's shape (SPEC §2.2).
  */
 
-const seed000Chat = z.strictObject({ message: z.string().min(1), model: z.string().min(1).optional() });
+/** Seed 000's `POST /api/chat` and `/api/chat/stream`: one user message, `auto` unless a model is named. */
+export const seed000Chat = z.strictObject({
+  message: z.string().min(1),
+  model: z.string().min(1).optional(),
+});
 
-const seed004Chat = z.looseObject({
+/** Seed 004's camelCase chat body; other fields are accepted and ignored. */
+export const seed004Chat = z.looseObject({
   model: z.string().min(1).default('gpt-4o-mini'),
   messages: z.array(z.unknown()).min(1),
   temperature: z.number().min(0).max(2).optional(),
@@ -27,12 +32,28 @@ const seed004Chat = z.looseObject({
   fallbackModel: z.string().min(1).optional(),
 });
 
-const seed004Embeddings = z.looseObject({
+/** Seed 004's embeddings body. */
+export const seed004Embeddings = z.looseObject({
   model: z.string().min(1).default('text-embedding-3-small'),
   input: z.unknown(),
   cache: z.boolean().optional(),
   cacheTtl: z.int().min(60).max(86_400).optional(),
 });
+
+/** `GET /api/v1/completions/models`: seed 004's model list, prices per 1K tokens in USD. */
+export const seed004ModelsReplySchema = seed004Envelope(
+  z.array(
+    z.strictObject({
+      id: z.string(),
+      provider: z.string(),
+      type: z.enum(['chat', 'embedding']),
+      inputPricePer1K: z.number().min(0),
+      outputPricePer1K: z.number().min(0),
+      contextWindow: z.int().min(0).nullable(),
+      available: z.boolean(),
+    }),
+  ),
+);
 
 function parseWith<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { z } from 'zod';
 import type { Config } from '../../config/schema.ts';
 import { NexusError } from '../../core/errors.ts';
 import { readRawBody } from '../body.ts';
@@ -54,6 +55,12 @@ function userOf(object: { metadata?: Record<string, string> | null; client_refer
   return object.client_reference_id ?? object.metadata?.user_id ?? undefined;
 }
 
+/** `POST /api/checkout`: the Checkout Session's id and the page to send the user to. */
+export const checkoutReplySchema = z.strictObject({ id: z.string(), url: z.string().nullable() });
+
+/** `POST /api/webhook`: received, and whether it changed a user's plan. */
+export const webhookReplySchema = z.strictObject({ received: z.literal(true), applied: z.boolean() });
+
 /**
  * Seed 000's plan upgrades through Stripe:
  * - `POST /api/checkout` (a registered user's key): a Stripe Checkout Session for the paid plan's price, as a
@@ -93,7 +100,8 @@ export const seedBillingRoutes: readonly Route[] = [
           const message = error instanceof Stripe.errors.StripeError ? error.message : 'no answer';
           throw new NexusError('upstream_error', `Stripe did not open a checkout: ${message}`);
         }
-        sendJson(exchange.response, 200, { id: session.id, url: session.url });
+        const body: z.output<typeof checkoutReplySchema> = { id: session.id, url: session.url };
+        sendJson(exchange.response, 200, body);
       };
     },
   },
@@ -140,7 +148,8 @@ export const seedBillingRoutes: readonly Route[] = [
           'stripe webhook',
         );
         // A 2xx tells Stripe to stop retrying: right for events about nobody we know, too.
-        sendJson(exchange.response, 200, { received: true, applied });
+        const body: z.output<typeof webhookReplySchema> = { received: true, applied };
+        sendJson(exchange.response, 200, body);
       };
     },
   },

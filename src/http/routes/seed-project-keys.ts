@@ -3,7 +3,7 @@ import { NexusError } from '../../core/errors.ts';
 import type { Store } from '../../store/sql/create-store.ts';
 import type { ApiKey, Limits } from '../../store/sql/tenancy-types.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
-import { sendJson } from '../respond.ts';
+import { seed004Envelope, sendJson } from '../respond.ts';
 import { idSchema, maxNameLength } from './admin-wire.ts';
 import {
   fromStore,
@@ -14,12 +14,13 @@ import {
   readQuery,
   servicesOf,
 } from './route-input.ts';
-import { key004, targetProject } from './seed-project-wire.ts';
+import { key004, key004Schema, targetProject } from './seed-project-wire.ts';
 
 const path = '/api/v1/projects/api-keys';
 const usd = z.number().min(0).max(9_000_000).nullable();
 
-const createKey = z.strictObject({
+/** `POST /api/v1/projects/api-keys`: what the new key may do (never more than the calling key). */
+export const createKey = z.strictObject({
   name: z.string().max(maxNameLength).optional(),
   dailyBudget: usd.optional(),
   monthlyBudget: usd.optional(),
@@ -30,8 +31,19 @@ const createKey = z.strictObject({
 });
 type CreateKey = z.output<typeof createKey>;
 
-const listQuery = z.strictObject({ projectId: idSchema.optional() });
-const deleteQuery = listQuery.extend({ id: idSchema.optional() });
+/** The project-key routes' query: the master key names the project. */
+export const projectKeysQuery = z.strictObject({ projectId: idSchema.optional() });
+/** `DELETE /api/v1/projects/api-keys?id=`: the key, when the path does not name it. */
+export const revokeKeyQuery = projectKeysQuery.extend({ id: idSchema.optional() });
+
+/** `GET /api/v1/projects/api-keys`: the project's keys, revoked ones included. */
+export const projectKeysReplySchema = seed004Envelope(z.array(key004Schema));
+/** `POST /api/v1/projects/api-keys`: the new key, its secret as `apiKey` (shown in this reply only). */
+export const issuedKeyReplySchema = seed004Envelope(key004Schema.extend({ apiKey: z.string() }));
+/** `DELETE /api/v1/projects/api-keys[/{id}]`. */
+export const revokedKeyReplySchema = seed004Envelope(
+  z.strictObject({ id: z.string(), revoked: z.literal(true) }),
+);
 
 /** What a new key gets: as asked with the master key; with a tenant key, never more than its creator has. */
 interface Grant {
@@ -122,7 +134,7 @@ async function issueKey(gateway: Gateway, exchange: Exchange): Promise<{ key: Ap
 
 async function revokeKey(gateway: Gateway, exchange: Exchange, pathKeyId: string | undefined) {
   const { store, keys } = servicesOf(gateway);
-  const query = readQuery(exchange, deleteQuery);
+  const query = readQuery(exchange, revokeKeyQuery);
   const id = pathKeyId ?? query.id;
   if (id === undefined) {
     throw new NexusError(
@@ -171,7 +183,7 @@ function seedRoute(
 export const seedProjectKeyRoutes: readonly Route[] = [
   seedRoute('GET', path, async (gateway, exchange) => {
     const { store } = servicesOf(gateway);
-    const query = readQuery(exchange, listQuery);
+    const query = readQuery(exchange, projectKeysQuery);
     const project = await targetProject(store, exchange, query.projectId);
     const keys = await fromStore(store.apiKeys.list({ orgId: project.orgId, projectId: project.id }));
     return { status: 200, data: keys.map(key004) };

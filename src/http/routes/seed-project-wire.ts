@@ -1,14 +1,46 @@
+import { z } from 'zod';
 import { NexusError } from '../../core/errors.ts';
 import type { Store } from '../../store/sql/create-store.ts';
 import type { ApiKey, Project } from '../../store/sql/tenancy-types.ts';
 import type { Exchange } from '../exchange.ts';
 import { keyStatus } from './admin-wire.ts';
-import { fromStore, isoTime, notFound } from './route-input.ts';
+import { fromStore, isoTime, isoTimeSchema, notFound } from './route-input.ts';
 
 /** Seed 004's shapes of projects and keys (camelCase), and which project a seed-004 call is about. */
 
+const usd = z.number().min(0).nullable();
+const count = z.int().min(0).nullable();
+
 /** A key in seed 004's camelCase: its prefix, never the key itself nor its hash. */
-export function key004(key: ApiKey) {
+export const key004Schema = z.strictObject({
+  id: z.string(),
+  name: z.string().nullable(),
+  keyPrefix: z.string(),
+  status: z.enum(['active', 'revoked', 'expired']),
+  projectId: z.string().nullable(),
+  dailyBudget: usd,
+  monthlyBudget: usd,
+  models: z.array(z.string()).readonly().nullable(),
+  expiresAt: isoTimeSchema.nullable(),
+  revokedAt: isoTimeSchema.nullable(),
+  lastUsedAt: isoTimeSchema.nullable(),
+  createdAt: isoTimeSchema,
+});
+
+/** A project in seed 004's camelCase: whether it has its own provider keys, never the keys. */
+export const project004Schema = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  orgId: z.string(),
+  hasProviderKeys: z.boolean(),
+  dailyBudget: usd,
+  monthlyBudget: usd,
+  limits: z.strictObject({ rpm: count, rph: count, tpm: count, tokenBudget: count }),
+  createdAt: isoTimeSchema,
+});
+
+/** A key in seed 004's camelCase: its prefix, never the key itself nor its hash. */
+export function key004(key: ApiKey): z.output<typeof key004Schema> {
   return {
     id: key.id,
     name: key.name,
@@ -26,7 +58,7 @@ export function key004(key: ApiKey) {
 }
 
 /** A project in seed 004's camelCase; its provider keys are never shown, only whether it has them. */
-export function project004(project: Project) {
+export function project004(project: Project): z.output<typeof project004Schema> {
   return {
     id: project.id,
     name: project.name,

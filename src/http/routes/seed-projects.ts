@@ -2,19 +2,31 @@ import { z } from 'zod';
 import { NexusError } from '../../core/errors.ts';
 import { ProviderKeyCipher, type ProviderKeys } from '../../tenancy/provider-key-cipher.ts';
 import type { Gateway, Route } from '../exchange.ts';
-import { sendJson } from '../respond.ts';
+import { seed004Envelope, sendJson } from '../respond.ts';
 import { idSchema, nameSchema } from './admin-wire.ts';
 import { fromStore, readBody, readQuery, requireAdmin, servicesOf } from './route-input.ts';
-import { key004, project004, targetProject } from './seed-project-wire.ts';
+import { key004, key004Schema, project004, project004Schema, targetProject } from './seed-project-wire.ts';
 
 /** A provider key as a project brings it: opaque text, bounded. */
 const providerKey = z.string().min(1).max(1024);
 
-const createProject = z.strictObject({
+/** `POST /api/v1/projects`: a name, and the project's own provider keys (stored sealed, never shown). */
+export const createProject = z.strictObject({
   name: nameSchema,
   openaiKey: providerKey.optional(),
   anthropicKey: providerKey.optional(),
 });
+
+/** `GET /api/v1/projects/current`'s query: the master key names the project. */
+export const currentProjectQuery = z.strictObject({ projectId: idSchema.optional() });
+
+/** `POST /api/v1/projects`: the project, and its first key, as `apiKey` (shown in this reply only) and listed. */
+export const createdProjectReplySchema = seed004Envelope(
+  project004Schema.extend({ apiKey: z.string(), key: key004Schema }),
+);
+
+/** `GET /api/v1/projects/current`. */
+export const currentProjectReplySchema = seed004Envelope(project004Schema);
 
 /**
  * Creates an organization and a project of the same name, stores the project's own provider keys sealed, and
@@ -78,10 +90,11 @@ export const seedProjectRoutes: readonly Route[] = [
           { requestId: exchange.id, entity: 'project', id: project.id, action: 'create' },
           'admin change',
         );
-        sendJson(exchange.response, 201, {
+        const body: z.output<typeof createdProjectReplySchema> = {
           success: true,
           data: { ...project004(project), apiKey: created.secret, key: key004(created.key) },
-        });
+        };
+        sendJson(exchange.response, 201, body);
       };
     },
   },
@@ -93,9 +106,10 @@ export const seedProjectRoutes: readonly Route[] = [
     errorShape: 'seed-004',
     handle: (gateway) =>
       async function currentProject(exchange) {
-        const query = readQuery(exchange, z.strictObject({ projectId: idSchema.optional() }));
+        const query = readQuery(exchange, currentProjectQuery);
         const project = await targetProject(servicesOf(gateway).store, exchange, query.projectId);
-        sendJson(exchange.response, 200, { success: true, data: project004(project) });
+        const body: z.output<typeof currentProjectReplySchema> = { success: true, data: project004(project) };
+        sendJson(exchange.response, 200, body);
       },
   },
 ];

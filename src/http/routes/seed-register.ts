@@ -6,9 +6,23 @@ import { sendJson } from '../respond.ts';
 import { nameSchema } from './admin-wire.ts';
 import { fromStore, readBody, servicesOf } from './route-input.ts';
 
-const registration = z.strictObject({
+/** `POST /api/register`. */
+export const registration = z.strictObject({
   email: z.email().max(320),
   name: nameSchema.optional(),
+});
+
+const count = z.int().min(0).nullable();
+
+/** `POST /api/register`: the new account's ids, its plan and limits, and its key, shown in this reply only. */
+export const registeredReplySchema = z.strictObject({
+  api_key: z.string(),
+  user_id: z.string(),
+  org_id: z.string(),
+  project_id: z.string(),
+  plan: z.literal('free'),
+  request_quota: count,
+  limits: z.strictObject({ rpm: count, rph: count, tpm: count, token_budget: count }),
 });
 
 /**
@@ -70,7 +84,7 @@ export const seedRegisterRoutes: readonly Route[] = [
             { requestId: exchange.id, entity: 'user', id: user.id, orgId: org.id, action: 'register' },
             'signup',
           );
-          sendJson(exchange.response, 201, {
+          const body: z.output<typeof registeredReplySchema> = {
             api_key: created.secret,
             user_id: user.id,
             org_id: org.id,
@@ -83,7 +97,8 @@ export const seedRegisterRoutes: readonly Route[] = [
               tpm: signup.limits.tpm,
               token_budget: signup.limits.tokenBudget,
             },
-          });
+          };
+          sendJson(exchange.response, 201, body);
         } catch (error) {
           await store.organizations.delete(org.id).catch(() => undefined);
           if (error instanceof StoreError && error.code === 'conflict') {

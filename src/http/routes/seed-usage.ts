@@ -5,9 +5,17 @@ import { nanoUsdToUsd, usdToNanoUsd } from '../../store/sql/money.ts';
 import type { Budget } from '../../store/sql/tenancy-types.ts';
 import type { UsageGroup, UsageScope, UsageTotals } from '../../store/sql/usage-types.ts';
 import type { Exchange, Gateway, Route } from '../exchange.ts';
-import { sendJson } from '../respond.ts';
+import { seed004Envelope, sendJson } from '../respond.ts';
 import { idSchema } from './admin-wire.ts';
-import { fromStore, isoTime, notFound, queryInteger, readQuery, servicesOf } from './route-input.ts';
+import {
+  fromStore,
+  isoTime,
+  isoTimeSchema,
+  notFound,
+  queryInteger,
+  readQuery,
+  servicesOf,
+} from './route-input.ts';
 import { costsOf } from './usage.ts';
 import { callerScope, narrowScope, startOfUtcDay, startOfUtcMonth } from './usage-wire.ts';
 
@@ -17,7 +25,75 @@ const graphDays = 7;
 /** How long `/api/stats` reuses its answer: it needs no key, so it must not cost a query per request. */
 const statsCacheMs = 5_000;
 
-const projectQuery = z.strictObject({ projectId: idSchema.optional() });
+/** Seed 004's usage queries: the master key names a project with `projectId` (a tenant key reads its own). */
+export const seedProjectQuery = z.strictObject({ projectId: idSchema.optional() });
+/** `GET /api/v1/usage/stats`: also how many days back (1-365, default 30). */
+export const seedStatsQuery = seedProjectQuery.extend({ days: queryInteger(1, 365).optional() });
+
+const count = z.int().min(0);
+const usd = z.number().min(0);
+
+/** Seed 004's camelCase totals; money in USD. */
+const totals004Fields = {
+  requests: count,
+  promptTokens: count,
+  completionTokens: count,
+  totalTokens: count,
+  cost: usd,
+  savings: usd,
+};
+
+/** `GET /api/v1/usage/stats`: totals and every day of the last `days`, and by model. */
+export const seedStatsReplySchema = seed004Envelope(
+  z.strictObject({
+    days: count,
+    from: isoTimeSchema,
+    ...totals004Fields,
+    daily: z.array(z.strictObject({ date: z.iso.date(), ...totals004Fields })),
+    byModel: z.array(z.strictObject({ model: z.string().nullable(), ...totals004Fields })),
+  }),
+);
+
+/** `GET /api/v1/usage/costs`: today and this month (UTC), by model and provider. */
+export const seedCostsReplySchema = seed004Envelope(
+  z.strictObject({
+    currency: z.literal('USD'),
+    today: usd,
+    thisMonth: usd,
+    savingsThisMonth: usd,
+    byModel: z.array(z.strictObject({ model: z.string().nullable(), ...totals004Fields })),
+    byProvider: z.array(z.strictObject({ provider: z.string().nullable(), ...totals004Fields })),
+  }),
+);
+
+/** A budget against today's and this month's spend; null budgets are unlimited (nothing remaining to count). */
+const budgetStatusFields = {
+  dailyBudget: usd.nullable(),
+  dailySpent: usd,
+  dailyRemaining: usd.nullable(),
+  monthlyBudget: usd.nullable(),
+  monthlySpent: usd,
+  monthlyRemaining: usd.nullable(),
+};
+
+/** `GET /api/v1/usage/budget`: the project's (or a project-less key's organization's) and the calling key's. */
+export const seedBudgetReplySchema = seed004Envelope(
+  z.strictObject({
+    scope: z.enum(['project', 'organization']),
+    id: z.string(),
+    name: z.string(),
+    ...budgetStatusFields,
+    key: z.strictObject({ id: z.string(), name: z.string().nullable(), ...budgetStatusFields }).nullable(),
+  }),
+);
+
+/** `GET /api/stats`: totals over every tenant and a week of requests per UTC day, nothing naming a tenant. */
+export const publicStatsSchema = z.strictObject({
+  total_requests: count,
+  cache_hits: count,
+  savings_usd: usd,
+  graph_data: z.array(z.strictObject({ date: z.iso.date(), requests: count, cache_hits: count })),
+});
 
 /** Seed 004's camelCase totals; money in USD. */
 function totals004(totals: UsageTotals) {
@@ -80,7 +156,12 @@ async function budgetStatus(store: Store, scope: UsageScope, budget: Budget, now
 }
 
 /** The budget of the caller's project (or the master key's `projectId`), and of the calling key itself. */
-async function budgetOf(store: Store, exchange: Exchange, projectId: string | undefined, nowMs: number) {
+async function budgetOf(
+  store: Store,
+  exchange: Exchange,
+  projectId: string | undefined,
+  nowMs: number,
+): Promise<z.output<typeof seedBudgetReplySchema>['data']> {
   const principal = exchange.principal;
   const own = callerScope(exchange);
   const key = principal?.kind === 'key' ? await fromStore(store.apiKeys.get(principal.key.keyId)) : undefined;
@@ -133,7 +214,7 @@ function seedRoute(path: string, run: (gateway: Gateway, exchange: Exchange) => 
  */
 export const seedUsageRoutes: readonly Route[] = [
   seedRoute('/api/v1/usage/stats', async (gateway, exchange) => {
-    const query = readQuery(exchange, projectQuery.extend({ days: queryInteger(1, 365).optional() }));
+    const query = readQuery(exchange, seedStatsQuery);
     const { store } = servicesOf(gateway);
     const scope = await narrowScope(store, exchange, { project_id: query.projectId });
     const nowMs = Date.now();
@@ -145,20 +226,21 @@ export const seedUsageRoutes: readonly Route[] = [
         store.usage.aggregate({ ...scope, from, groupBy: 'model' }),
       ]),
     );
-    return {
+    const stats: z.output<typeof seedStatsReplySchema>['data'] = {
       days,
       from: isoTime(from),
       ...totals004(daily),
       daily: everyDay(daily.groups, from, nowMs),
       byModel: byModel.groups.map((group) => ({ model: group.group, ...totals004(group) })),
     };
+    return stats;
   }),
   seedRoute('/api/v1/usage/costs', async (gateway, exchange) => {
-    const query = readQuery(exchange, projectQuery);
+    const query = readQuery(exchange, seedProjectQuery);
     const { store } = servicesOf(gateway);
     const scope = await narrowScope(store, exchange, { project_id: query.projectId });
     const costs = await costsOf(store, scope);
-    return {
+    const costsReply: z.output<typeof seedCostsReplySchema>['data'] = {
       currency: 'USD',
       today: nanoUsdToUsd(costs.day.costNanoUsd),
       thisMonth: nanoUsdToUsd(costs.byModel.costNanoUsd),
@@ -166,9 +248,10 @@ export const seedUsageRoutes: readonly Route[] = [
       byModel: costs.byModel.groups.map((group) => ({ model: group.group, ...totals004(group) })),
       byProvider: costs.byProvider.groups.map((group) => ({ provider: group.group, ...totals004(group) })),
     };
+    return costsReply;
   }),
   seedRoute('/api/v1/usage/budget', async (gateway, exchange) => {
-    const query = readQuery(exchange, projectQuery);
+    const query = readQuery(exchange, seedProjectQuery);
     return budgetOf(servicesOf(gateway).store, exchange, query.projectId, Date.now());
   }),
   {
@@ -200,7 +283,7 @@ export const seedUsageRoutes: readonly Route[] = [
  * Seed 000's public savings counter: totals over every tenant, and requests per UTC day for a week. Cache hits
  * are answers that needed no upstream call (exact or semantic).
  */
-async function publicStats(gateway: Gateway, nowMs: number) {
+async function publicStats(gateway: Gateway, nowMs: number): Promise<z.output<typeof publicStatsSchema>> {
   const from = startOfUtcDay(nowMs) - (graphDays - 1) * dayMs;
   const { store } = servicesOf(gateway);
   const [all, week] = await fromStore(

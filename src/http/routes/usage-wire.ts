@@ -11,7 +11,7 @@ import type {
 } from '../../store/sql/usage-types.ts';
 import type { Exchange } from '../exchange.ts';
 import { idSchema } from './admin-wire.ts';
-import { fromStore, instantSchema, isoTime, notFound } from './route-input.ts';
+import { fromStore, instantSchema, isoTime, isoTimeSchema, notFound } from './route-input.ts';
 
 /**
  * Usage as the routes show it: totals and groups from the ledger's aggregates in snake_case, money as USD
@@ -39,8 +39,65 @@ export function checkRange(from: number | undefined, to: number | undefined): vo
   }
 }
 
+const count = z.int().min(0);
+const usd = z.number().min(0);
+
+/** Usage totals in snake_case, money in USD. */
+export const totalsWireFields = {
+  requests: count,
+  /** Upstream attempts, retries and failovers included. */
+  attempts: count,
+  prompt_tokens: count,
+  completion_tokens: count,
+  total_tokens: count,
+  cost_usd: usd,
+  /** What cache hits would have cost upstream. */
+  savings_usd: usd,
+  cache_hits: count,
+};
+
+/** SPEC §2.3's usage shape: totals, `group_by` and one group per day, model, provider or key. */
+export const summaryWireFields = {
+  ...totalsWireFields,
+  group_by: groupBySchema.nullable(),
+  groups: z.array(
+    z.strictObject({
+      /** The day (`2025-01-31`), model, provider instance or key id; null for requests that had none. */
+      group: z.string().nullable(),
+      ...totalsWireFields,
+    }),
+  ),
+};
+
+/** One request-log record (one upstream attempt, or attempt 0 for a request that made none). */
+export const logRecordWireSchema = z.strictObject({
+  request_id: z.string(),
+  attempt: count,
+  created_at: isoTimeSchema,
+  org_id: z.string().nullable(),
+  project_id: z.string().nullable(),
+  key_id: z.string().nullable(),
+  user_id: z.string().nullable(),
+  provider: z.string().nullable(),
+  model: z.string(),
+  route: z.string(),
+  status: z.int(),
+  error_code: z.string().nullable(),
+  prompt_tokens: count,
+  completion_tokens: count,
+  cached_tokens: count,
+  cache_write_tokens: count,
+  cost_usd: usd,
+  savings_usd: usd,
+  latency_ms: z.number().min(0),
+  ttft_ms: z.number().min(0).nullable(),
+  cache_result: z.enum(['HIT', 'HIT-SEMANTIC', 'MISS', 'BYPASS']).nullable(),
+  streamed: z.boolean(),
+  outcome: z.enum(['ok', 'failed', 'cancelled']),
+});
+
 /** Totals in snake_case, money in USD. */
-export function totalsOut(totals: UsageTotals) {
+export function totalsOut(totals: UsageTotals): z.output<z.ZodObject<typeof totalsWireFields>> {
   return {
     requests: totals.requests,
     attempts: totals.attempts,
@@ -54,7 +111,10 @@ export function totalsOut(totals: UsageTotals) {
 }
 
 /** SPEC §2.3's usage shape: `{requests, prompt_tokens, completion_tokens, cost_usd, savings_usd, groups}`. */
-export function summaryOut(summary: UsageSummary, groupBy: UsageGroupBy | undefined) {
+export function summaryOut(
+  summary: UsageSummary,
+  groupBy: UsageGroupBy | undefined,
+): z.output<z.ZodObject<typeof summaryWireFields>> {
   return {
     ...totalsOut(summary),
     group_by: groupBy ?? null,
@@ -63,7 +123,7 @@ export function summaryOut(summary: UsageSummary, groupBy: UsageGroupBy | undefi
 }
 
 /** One request-log record (one upstream attempt, or attempt 0 for a request that made none). */
-export function logRecordOut(record: UsageRecord) {
+export function logRecordOut(record: UsageRecord): z.output<typeof logRecordWireSchema> {
   return {
     request_id: record.requestId,
     attempt: record.attempt,

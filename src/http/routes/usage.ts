@@ -4,7 +4,7 @@ import { nanoUsdToUsd } from '../../store/sql/money.ts';
 import type { UsageScope } from '../../store/sql/usage-types.ts';
 import type { Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
-import { fromStore, isoTime, readQuery, servicesOf } from './route-input.ts';
+import { fromStore, isoTime, isoTimeSchema, readQuery, servicesOf } from './route-input.ts';
 import {
   callerScope,
   checkRange,
@@ -13,11 +13,41 @@ import {
   startOfUtcDay,
   startOfUtcMonth,
   summaryOut,
+  summaryWireFields,
   totalsOut,
+  totalsWireFields,
   usageFilterFields,
 } from './usage-wire.ts';
 
-const usageQuery = z.strictObject({ ...usageFilterFields, group_by: groupBySchema.optional() });
+/** `GET /v1/usage`'s query. */
+export const usageQuery = z.strictObject({ ...usageFilterFields, group_by: groupBySchema.optional() });
+/** `GET /v1/usage/costs` takes no query parameters. */
+export const costsQuery = z.strictObject({});
+
+/** `GET /v1/usage`: the admin usage shape over `[from, to)`. */
+export const usageReplySchema = z.strictObject({
+  object: z.literal('usage'),
+  from: isoTimeSchema,
+  to: isoTimeSchema.nullable(),
+  ...summaryWireFields,
+});
+
+const money = z.strictObject({
+  from: isoTimeSchema,
+  requests: z.int().min(0),
+  cost_usd: z.number().min(0),
+  savings_usd: z.number().min(0),
+});
+
+/** `GET /v1/usage/costs`: today and this month (UTC), this month by model and by provider. */
+export const costsReplySchema = z.strictObject({
+  object: z.literal('usage.costs'),
+  currency: z.literal('USD'),
+  today: money,
+  this_month: money,
+  by_model: z.array(z.strictObject({ model: z.string().nullable(), ...totalsWireFields })),
+  by_provider: z.array(z.strictObject({ provider: z.string().nullable(), ...totalsWireFields })),
+});
 
 /**
  * What one scope spent today and this month (UTC), and this month by model and by provider: the numbers behind
@@ -60,12 +90,13 @@ export const usageRoutes: readonly Route[] = [
         const summary = await fromStore(
           store.usage.aggregate({ ...scope, from, to: query.to, groupBy: query.group_by }),
         );
-        sendJson(exchange.response, 200, {
+        const body: z.output<typeof usageReplySchema> = {
           object: 'usage',
           from: isoTime(from),
           to: isoTime(query.to ?? null),
           ...summaryOut(summary, query.group_by),
-        });
+        };
+        sendJson(exchange.response, 200, body);
       },
   },
   {
@@ -76,7 +107,7 @@ export const usageRoutes: readonly Route[] = [
     errorShape: 'openai',
     handle: (gateway) =>
       async function usageCosts(exchange) {
-        readQuery(exchange, z.strictObject({}));
+        readQuery(exchange, costsQuery);
         const { store } = servicesOf(gateway);
         const costs = await costsOf(store, callerScope(exchange));
         const money = (totals: typeof costs.day) => ({
@@ -84,7 +115,7 @@ export const usageRoutes: readonly Route[] = [
           cost_usd: nanoUsdToUsd(totals.costNanoUsd),
           savings_usd: nanoUsdToUsd(totals.savingsNanoUsd),
         });
-        sendJson(exchange.response, 200, {
+        const body: z.output<typeof costsReplySchema> = {
           object: 'usage.costs',
           currency: 'USD',
           today: { from: isoTime(costs.today), ...money(costs.day) },
@@ -94,7 +125,8 @@ export const usageRoutes: readonly Route[] = [
             provider: group.group,
             ...totalsOut(group),
           })),
-        });
+        };
+        sendJson(exchange.response, 200, body);
       },
   },
 ];

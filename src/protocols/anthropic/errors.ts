@@ -1,23 +1,29 @@
+import { z } from 'zod';
 import type { NexusError } from '../../core/errors.ts';
 
 /** Anthropic's `error.type` values (https://docs.anthropic.com/en/api/errors). */
-export type AnthropicErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'request_too_large'
-  | 'rate_limit_error'
-  | 'api_error'
-  | 'timeout_error'
-  | 'overloaded_error';
+const anthropicErrorTypes = [
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'request_too_large',
+  'rate_limit_error',
+  'api_error',
+  'timeout_error',
+  'overloaded_error',
+] as const;
+export type AnthropicErrorType = (typeof anthropicErrorTypes)[number];
 
 /** The Anthropic wire shape of an error, as a JSON body and as the data of an `error` SSE event. */
-export interface AnthropicErrorBody {
-  type: 'error';
-  error: { type: AnthropicErrorType; message: string };
-  request_id: string | null;
-}
+export const anthropicErrorBodySchema = z.strictObject({
+  type: z.literal('error'),
+  error: z.strictObject({ type: z.enum(anthropicErrorTypes), message: z.string() }),
+  /** The request's `x-request-id`. */
+  request_id: z.string().nullable(),
+});
+
+export type AnthropicErrorBody = z.output<typeof anthropicErrorBodySchema>;
 
 /**
  * A catalogue error's Anthropic type, chosen by status as Anthropic does: the official SDK picks its error

@@ -129,7 +129,8 @@ const common = {
   thinking: z.looseObject({ type: z.string() }).optional(),
 };
 
-const messagesRequest = z.looseObject({
+/** `POST /v1/messages`: Anthropic's body; unknown fields are kept. */
+export const messagesRequest = z.looseObject({
   ...common,
   // 0 is Anthropic's cache pre-warming request; only a native Anthropic upstream can honour it.
   max_tokens: z.int().min(0),
@@ -141,7 +142,8 @@ const messagesRequest = z.looseObject({
   metadata: z.looseObject({ user_id: z.string().nullish() }).optional(),
 });
 
-const countTokensRequest = z.looseObject(common);
+/** `POST /v1/messages/count_tokens`: the conversation without `max_tokens` and `stream`. */
+export const countTokensRequest = z.looseObject(common);
 
 export type CacheControl = z.infer<typeof cacheControl>;
 export type TextBlockParam = z.infer<typeof textBlock>;
