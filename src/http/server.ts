@@ -35,7 +35,8 @@ const requestIdPattern = /^[\w.:-]{1,128}$/;
 /**
  * The HTTP edge on node:http (chosen by measurement, docs/decisions/http-framework.md). The receive stage lives
  * here: request id, CORS, routing (404/405), shutdown refusal, the request deadline and client-disconnect
- * abort. Then each route runs its chain of stages (pipeline/chain.ts), composed once here at boot: the log and
+ * abort, and, when tracing is on, the request's span (under the client's `traceparent`), ended once the
+ * chain is over. Then each route runs its chain of stages (pipeline/chain.ts), composed once here at boot: the log and
  * error stages, identify, and for proxied routes the protocol's parse and deliver around the pipeline's plan,
  * meter and dispatch.
  */
@@ -134,6 +135,16 @@ export function createHttpServer(gateway: Gateway): Server {
       request,
       response,
     });
+    const tracing = gateway.tracing.current;
+    if (tracing !== undefined) {
+      exchange.trace = tracing.startRequest({
+        method,
+        path,
+        route: route.path,
+        requestId,
+        headers: request.headers,
+      });
+    }
     gateway.state.inFlight++;
     try {
       await route.run(exchange);
@@ -144,6 +155,7 @@ export function createHttpServer(gateway: Gateway): Server {
     } finally {
       clearTimeout(deadline);
       gateway.state.inFlight--;
+      exchange.trace?.end(exchange);
     }
   }
 
