@@ -5,8 +5,11 @@
  * waits on a clock.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { writeConfigFile } from '../support/config-file.ts';
 import { type FakeOpenAI, type RecordedCall, startFakeOpenAI } from '../support/fake-openai.ts';
@@ -426,4 +429,18 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       },
     );
   }
+
+  test('off, the OpenTelemetry SDK is never loaded (on, the same probe sees it)', limits, async () => {
+    const probe = fileURLToPath(new URL('../support/otel-modules.ts', import.meta.url));
+    const run = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', probe, ...args], {
+        timeout: 15_000,
+      });
+      return JSON.parse(stdout.trim().split('\n').at(-1)!) as { status: number; loaded: number };
+    };
+    const [off, on] = await Promise.all([run(), run(receiver.endpoint)]);
+    assert.deepEqual(off, { status: 200, loaded: 0 });
+    assert.equal(on.status, 200);
+    assert.ok(on.loaded > 0, 'with an endpoint the SDK is loaded, so the probe can see it');
+  });
 });
