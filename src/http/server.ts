@@ -155,7 +155,13 @@ export function createHttpServer(gateway: Gateway): Server {
     } finally {
       clearTimeout(deadline);
       gateway.state.inFlight--;
-      exchange.trace?.end(exchange);
+      const trace = exchange.trace;
+      if (trace !== undefined) {
+        // An attempt still without a verdict (a hedge racer whose cancellation is still on its way) ends with
+        // the request, as `pending`, rather than never reaching the trace.
+        for (const attempt of exchange.attempts) attempt.endSpan();
+        trace.end(exchange);
+      }
     }
   }
 
