@@ -341,13 +341,12 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     const dispatch = tree.stages.get('dispatch')!;
     assert.equal(attempt!.parentSpanId, dispatch.spanId);
     assert.equal(attempt!.attributes['nexus.stream'], true);
+    // Ended with the stream, not when dispatch returned at its first token: the outcome is the stream's natural
+    // end, and the usage is the last chunk's. (No clock is compared: spans anchor to the wall clock.)
     assert.equal(attempt!.attributes['nexus.attempt.outcome'], 'ok');
     assert.equal(attempt!.attributes['gen_ai.usage.input_tokens'], 17);
     assert.equal(attempt!.attributes['gen_ai.usage.output_tokens'], 4);
     assert.equal(attempt!.attributes['gen_ai.response.model'], 'gpt-4o-mini');
-    // Dispatch is over once the stream commits; the attempt's span lasts until the stream ended.
-    assert.ok(attempt!.endTimeUnixNano >= dispatch.endTimeUnixNano);
-    assert.ok(tree.server.endTimeUnixNano >= attempt!.endTimeUnixNano);
     assert.equal(traceparentOf(a.callsTo('/chat/completions')[0]).parentId, attempt!.spanId);
   });
 
