@@ -350,6 +350,58 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     assert.equal(traceparentOf(a.callsTo('/chat/completions')[0]).parentId, attempt!.spanId);
   });
 
+  test(
+    'a hedged stream: both racers are spans, the loser cancelled (not in error), the backup marked',
+    limits,
+    async () => {
+      // Groq is the cheaper target, so `cheapest` makes it the primary; OpenAI is the backup.
+      const gateway = await start(traced(), {
+        hedged: {
+          targets: [{ model: 'openai/gpt-4o-mini' }, { model: 'groq/llama-3.1-8b-instant' }],
+          routing: 'cheapest',
+          hedge: true,
+          firstTokenTimeoutMs: 5000,
+        },
+      });
+      a.setReply({ text: 'from the backup', usage: { prompt_tokens: 9, completion_tokens: 3 } });
+      const client = new OpenAI({ apiKey: 'unused', baseURL: gateway.baseURL, maxRetries: 0, timeout: 8000 });
+      const streamed = async (requestId: string) => {
+        const stream = await client.chat.completions.create(
+          { model: 'hedged', messages, stream: true, stream_options: { include_usage: true } },
+          { headers: { 'x-request-id': requestId } },
+        );
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+        return text;
+      };
+      // Five answers give the primary the time-to-first-token history a hedge waits on.
+      for (let warm = 0; warm < 5; warm++) await streamed(`warm-${randomUUID()}`);
+      b.enqueue({ kind: 'slow-first-byte', ms: 4000 });
+      const requestId = `trace-${randomUUID()}`;
+      assert.equal(await streamed(requestId), 'from the backup');
+      await closed(gateway);
+
+      const tree = treeOf(receiver, requestId);
+      assert.deepEqual(
+        tree.attempts.map((span) => ({
+          instance: span.attributes['nexus.instance'],
+          outcome: span.attributes['nexus.attempt.outcome'],
+          hedge: span.attributes['nexus.attempt.hedge'],
+          status: span.status,
+        })),
+        [
+          { instance: 'Groq (Key #1)', outcome: 'cancelled', hedge: undefined, status: statusCode.unset },
+          { instance: 'OpenAI (Key #1)', outcome: 'ok', hedge: true, status: statusCode.unset },
+        ],
+      );
+      const dispatch = tree.stages.get('dispatch')!;
+      for (const span of tree.attempts) assert.equal(span.parentSpanId, dispatch.spanId);
+      assert.equal(tree.attempts[1]!.attributes['gen_ai.usage.output_tokens'], 3);
+      assert.equal(traceparentOf(b.callsTo('/chat/completions').at(-1)).parentId, tree.attempts[0]!.spanId);
+      assert.equal(traceparentOf(a.callsTo('/chat/completions')[0]).parentId, tree.attempts[1]!.spanId);
+    },
+  );
+
   /** The gateway's warnings from the OpenTelemetry SDK, so far. */
   function exportWarnings(gateway: TestGateway): string[] {
     return gateway.logs
