@@ -8,6 +8,7 @@ import type { Gateway } from './http/exchange.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { GatewayMetrics, type GaugeSources } from './observability/metrics.ts';
+import { startTracing, tracingSettings } from './observability/tracing.ts';
 import { createPipelineStages } from './pipeline/chain.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
 import { embedThroughGateway } from './pipeline/embed-through-gateway.ts';
@@ -59,6 +60,8 @@ export function createApp(options: AppOptions = {}): App {
       : loadCatalog({ overrides: { providers: config.catalog.providers, models: config.catalog.models } });
   const log = createLogger(config.log.level, options.logDestination);
   const host = bindHost(config);
+  // Decided at boot from the OTEL_* variables; the SDK itself is loaded by listen(), and only when on.
+  const tracing = tracingSettings(env);
   const client = new HttpClient({
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     connectionsPerOrigin: config.upstream.connectionsPerOrigin,
@@ -110,8 +113,10 @@ export function createApp(options: AppOptions = {}): App {
       tenancy,
       metrics,
       jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt),
+      traced: tracing !== undefined,
     }),
     services: { current: undefined },
+    tracing: { current: undefined },
     log,
     version: packageVersion(),
     startedAt: Date.now(),
@@ -125,6 +130,12 @@ export function createApp(options: AppOptions = {}): App {
     gateway,
     async listen() {
       try {
+        if (tracing !== undefined) {
+          gateway.tracing.current = await startTracing(tracing, {
+            serviceVersion: gateway.version,
+            warn: (message) => log.warn({ component: 'opentelemetry' }, message),
+          });
+        }
         if (breakerStore !== undefined) {
           await breakerStore.ready();
           await breakers.attach();
@@ -139,7 +150,11 @@ export function createApp(options: AppOptions = {}): App {
             : embedThroughGateway(gateway.stages, semantic.embedder, semantic.dimensions ?? 0),
         );
       } catch (error) {
-        await Promise.allSettled([breakerStore?.close(), client.close()]);
+        await Promise.allSettled([
+          breakerStore?.close(),
+          client.close(),
+          gateway.tracing.current?.shutdown(),
+        ]);
         throw error;
       }
       return new Promise((resolve, reject) => {
@@ -167,7 +182,8 @@ export function createApp(options: AppOptions = {}): App {
       await closed;
       // Every request has ended, so the ledger holds all their records: written before the store closes.
       await gateway.services.current?.close(Math.max(1_000, deadline - Date.now()));
-      await Promise.allSettled([client.close(), breakerStore?.close()]);
+      // Every span has ended too: the last ones are exported before the process exits.
+      await Promise.allSettled([client.close(), breakerStore?.close(), gateway.tracing.current?.shutdown()]);
       log.flush();
     },
   };

@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { PipelineStages } from '../pipeline/chain.ts';
 import type { Stage } from '../pipeline/compose.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
@@ -20,6 +21,8 @@ export interface Gateway {
   readonly stages: PipelineStages;
   /** The state layers (store, keys, limiter, ledger), opened by `listen()`. */
   readonly services: { current: Services | undefined };
+  /** OpenTelemetry tracing, started by `listen()` when an OTLP endpoint is configured; else undefined. */
+  readonly tracing: { current: Tracing | undefined };
   readonly log: Logger;
   readonly version: string;
   /** Wall-clock start, in milliseconds since the epoch. */

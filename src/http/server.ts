@@ -36,7 +36,8 @@ const requestIdPattern = /^[\w.:-]{1,128}$/;
 /**
  * The HTTP edge on node:http (chosen by measurement, docs/decisions/http-framework.md). The receive stage lives
  * here: request id, CORS, routing (404/405), shutdown refusal, the request deadline and client-disconnect
- * abort. Then each route runs its chain of stages (pipeline/chain.ts), composed once here at boot: the log and
+ * abort, and, when tracing is on, the request's span (under the client's `traceparent`), ended once the
+ * chain is over. Then each route runs its chain of stages (pipeline/chain.ts), composed once here at boot: the log and
  * error stages, identify, and for proxied routes the protocol's parse and deliver around the pipeline's plan,
  * meter and dispatch.
  */
@@ -140,6 +141,16 @@ export function createHttpServer(gateway: Gateway): Server {
       response,
       state: gateway.state,
     });
+    const tracing = gateway.tracing.current;
+    if (tracing !== undefined) {
+      exchange.trace = tracing.startRequest({
+        method,
+        path,
+        route: route.path,
+        requestId,
+        headers: request.headers,
+      });
+    }
     gateway.state.inFlight++;
     try {
       await route.run(exchange);
@@ -151,6 +162,13 @@ export function createHttpServer(gateway: Gateway): Server {
       clearTimeout(deadline);
       gateway.state.inFlight--;
       metrics?.request(method, route.path, response.statusCode, (performance.now() - receivedAt) / 1000);
+      const trace = exchange.trace;
+      if (trace !== undefined) {
+        // An attempt still without a verdict (a hedge racer whose cancellation is still on its way) ends with
+        // the request, as `pending`, rather than never reaching the trace.
+        for (const attempt of exchange.attempts) attempt.endSpan();
+        trace.end(exchange);
+      }
     }
   }
 

@@ -12,6 +12,7 @@ import { meter } from './meter.ts';
 import { createPlanStage } from './plan.ts';
 import type { GatewayRequest } from './request.ts';
 import type { TenancyServices } from './tenancy.ts';
+import { traceStage } from './trace-stage.ts';
 
 /** The stages a route's protocol brings (the HTTP edge): how to read its body, answer, and render errors. */
 export interface ProtocolStages<R extends GatewayRequest> {
@@ -44,16 +45,20 @@ export function createPipelineStages(
     readonly metrics?: GatewayMetrics | undefined;
     /** Verifies JSON Web Tokens when `auth.jwt` is configured. */
     readonly jwt?: JwtVerifier | undefined;
+    /** Tracing is on: the stages that do I/O get spans of their own (`trace-stage.ts`); off, nothing changes. */
+    readonly traced?: boolean | undefined;
   },
 ): PipelineStages {
+  const traced = (name: string, stage: Stage<GatewayRequest>) =>
+    options.traced === true ? traceStage(name, stage) : stage;
   return {
     log: createLogStage(options.log, options.tenancy, options.metrics),
-    identify: createIdentifyStage(options.masterKey, options.tenancy, options.jwt),
+    identify: traced('identify', createIdentifyStage(options.masterKey, options.tenancy, options.jwt)),
     plan: createPlanStage(dependencies),
-    admit: createAdmitStage(options.tenancy),
-    cache: createCacheStage(options.tenancy),
+    admit: traced('admit', createAdmitStage(options.tenancy)),
+    cache: traced('cache', createCacheStage(options.tenancy)),
     meter,
-    dispatch: createDispatchStage(dependencies),
+    dispatch: traced('dispatch', createDispatchStage(dependencies)),
   };
 }
 

@@ -25,6 +25,7 @@ export async function dispatchChat(
     async (target, context, attempt) => {
       const reply = await dependencies.registry.adapterFor(target.instance).chat(target, body, context);
       attempt.usage = reply.completion.usage ?? undefined;
+      attempt.responseModel = reply.completion.model;
       return reply;
     },
   );
@@ -42,6 +43,7 @@ export async function dispatchChatStream(
     open: (target, context) => adapterFor(target.instance).chatStream(target, body, context),
     isReal: chatBatchIsReal,
     usageOf: chatBatchUsage,
+    modelOf: (head) => head[0]?.[0]?.chunk.model,
     resume: (openAttempt) =>
       chatStreamResume(body, (target, context, continuation) =>
         openAttempt(target, context, (upstream, attemptContext) =>
@@ -77,6 +79,7 @@ export async function dispatchEmbeddings(
         );
       }
       const reply = await adapter.embeddings(target, body, context);
+      attempt.responseModel = reply.response.model;
       const usage = reply.response.usage;
       attempt.usage = {
         prompt_tokens: usage?.prompt_tokens ?? 0,

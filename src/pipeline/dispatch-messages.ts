@@ -64,6 +64,7 @@ async function dispatchMessagesOneShot(
     const canonical = translate(operation, target, context.warnings);
     const result = await adapter.chat(target, canonical, context);
     attempt.usage = result.completion.usage ?? undefined;
+    attempt.responseModel = result.completion.model;
     const reply = canonicalToAnthropic(result.completion);
     context.warnings.push(...reply.warnings);
     return reply.value;

@@ -5,6 +5,7 @@ import type { RoutePlan } from '../resilience/route-plan.ts';
 import { oneShotOptions, withGroupDeadline } from './attempt-options.ts';
 import { loopDependencies, type PipelineDependencies } from './dependencies.ts';
 import type { GatewayRequest } from './request.ts';
+import { attemptTracer } from './trace-attempts.ts';
 
 /** One attempt of a reply in one piece: the upstream call, with the attempt's record to put its usage on. */
 export type OneShotCall<T> = (
@@ -30,7 +31,7 @@ export async function dispatchOneShot<T>(
     const { value, record } = await runAttempts(
       loopDependencies(dependencies),
       plan,
-      { requestId: request.id, signal: deadline.signal },
+      { requestId: request.id, signal: deadline.signal, tracer: attemptTracer(request) },
       oneShotOptions(dependencies, request, plan),
       async (target, context, attempt) => {
         const attemptStarted = performance.now();

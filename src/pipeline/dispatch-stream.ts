@@ -9,6 +9,7 @@ import { openUntilFirstToken } from '../resilience/stream-attempt.ts';
 import { loopOptions, planOf, withGroupDeadline } from './attempt-options.ts';
 import { loopDependencies, type PipelineDependencies } from './dependencies.ts';
 import type { GatewayRequest } from './request.ts';
+import { attemptTracer } from './trace-attempts.ts';
 
 /** Opens one attempt's upstream stream; resolves once the upstream accepted it (2xx, event stream). */
 export type OpenUpstream<B> = (target: UpstreamTarget, context: CallContext) => Promise<AsyncIterable<B>>;
@@ -26,6 +27,8 @@ export interface StreamSpec<B> {
   readonly isReal: (batch: B) => boolean;
   /** The canonical usage a batch carries, if any. */
   readonly usageOf: (batch: B) => Usage | undefined;
+  /** The model the upstream names in the batches read before commit (for the attempt's span), if it does. */
+  readonly modelOf?: ((head: readonly B[]) => string | undefined) | undefined;
   /** How a broken stream resumes elsewhere, when the model group asks for it. */
   readonly resume?: ((openAttempt: OpenStreamAttempt<B>) => StreamResume<B>) | undefined;
 }
@@ -56,6 +59,7 @@ export async function dispatchStream<B>(
       requestId: parent.requestId,
       signal: controller,
       warnings: parent.warnings,
+      traceHeaders: parent.traceHeaders,
     };
     return openUntilFirstToken(
       () => open(target, attemptContext),
@@ -76,7 +80,7 @@ export async function dispatchStream<B>(
   };
 
   const deadline = withGroupDeadline(plan, request.signal);
-  const context = { requestId: request.id, signal: deadline.signal };
+  const context = { requestId: request.id, signal: deadline.signal, tracer: attemptTracer(request) };
   let won: Awaited<ReturnType<typeof runAttempts<OpenAttempt<B>>>>;
   try {
     const hedged =
@@ -112,6 +116,7 @@ export async function dispatchStream<B>(
   }
   request.served = won.record;
   won.record.ttftMs = Math.round(won.value.opened.ttftMs);
+  if (won.record.span !== undefined) won.record.responseModel = spec.modelOf?.(won.value.opened.head);
   const stream = new CommittedStream<B>({
     loop,
     plan,

@@ -38,6 +38,12 @@ function accessLine(request: GatewayRequest): Record<string, unknown> {
     status: request.status,
     durationMs: Math.round((performance.now() - request.receivedAt) * 100) / 100,
   };
+  const trace = request.trace;
+  if (trace !== undefined) {
+    // OpenTelemetry's names for log correlation: a log backend links the line to the request's trace.
+    line.trace_id = trace.traceId;
+    line.span_id = trace.spanId;
+  }
   const target = request.target;
   if (target !== undefined) {
     line.provider = target.instance.name;

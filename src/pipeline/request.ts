@@ -3,6 +3,7 @@ import type { ChatRequest, EmbeddingsRequest, Usage } from '../core/openai-types
 import type { Warning } from '../core/warning.ts';
 import type { Headroom } from '../limits/limit-decision.ts';
 import type { LimitName } from '../limits/limit-types.ts';
+import type { RequestTrace } from '../observability/tracing.ts';
 import type { AnthropicMessage } from '../protocols/anthropic/canonical-to-response.ts';
 import type { CountTokensRequest, MessagesRequest } from '../protocols/anthropic/validate.ts';
 import type {
@@ -122,6 +123,8 @@ export class GatewayRequest {
   readonly headers: RequestHeaders;
   /** Aborted when the client disconnects or the request deadline passes. */
   readonly signal: CallSignal;
+  /** receive (the edge), when tracing is on: the request's span, parent of its stages' and attempts' spans. */
+  trace: RequestTrace | undefined = undefined;
   /** identify */
   principal: Principal | undefined = undefined;
   /** parse (the route's protocol) */

@@ -55,6 +55,8 @@ export interface CallContext {
   readonly signal: CallSignal;
   /** Adapters push what they dropped or changed; each attempt has its own list (its AttemptRecord's). */
   readonly warnings: Warning[];
+  /** The attempt's W3C trace context (`traceparent`, `tracestate`) to send upstream, when tracing is on. */
+  readonly traceHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface ChatResult {

@@ -1,7 +1,7 @@
 import { AttemptAbort, type CallSignal, clientLeft, delay } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { CallContext, UpstreamTarget } from '../providers/types.ts';
-import { AttemptRecord } from './attempt-record.ts';
+import { AttemptRecord, type AttemptTracer } from './attempt-record.ts';
 import type { CircuitBreakers } from './circuit-breaker.ts';
 import type { InstanceStats } from './instance-stats.ts';
 import type { RejectedKeys } from './rejected-keys.ts';
@@ -23,6 +23,8 @@ export interface RequestContext {
   readonly requestId: string;
   /** Aborted when the client leaves or a deadline passes. */
   readonly signal: CallSignal;
+  /** Starts each attempt's span, when tracing is on. */
+  readonly tracer?: AttemptTracer | undefined;
 }
 
 export interface LoopDependencies {
@@ -197,6 +199,7 @@ async function attemptOnce<T>(
     requestId: context.requestId,
     signal: limit?.abort ?? context.signal,
     warnings: record.warnings,
+    traceHeaders: startSpan(context, record, options.attempts.length),
   };
   const started = performance.now();
   dependencies.stats.started(target.instance.id);
@@ -212,6 +215,17 @@ async function attemptOnce<T>(
   } finally {
     limit?.clear();
   }
+}
+
+/** Starts the attempt's span when the request is traced; the headers that carry it upstream. */
+export function startSpan(
+  context: RequestContext,
+  record: AttemptRecord,
+  number: number,
+): Readonly<Record<string, string>> | undefined {
+  if (context.tracer === undefined) return undefined;
+  record.span = context.tracer.start(record, number);
+  return record.span.headers;
 }
 
 /** The attempt's own abort under the request's, aborted with `upstream_timeout` after `timeoutMs`. */
@@ -285,6 +299,7 @@ export function settleFailure(
   signal: CallSignal,
 ): void {
   const clientGone = clientLeft(signal);
+  if (isNexusError(error)) record.errorCode = error.code;
   if (clientGone || !countsAgainstInstance(error)) {
     // The client left, or the request itself was at fault: no verdict on the deployment.
     settleWithoutVerdict(dependencies, target, record, clientGone ? 'cancelled' : 'failed');
@@ -296,7 +311,7 @@ export function settleFailure(
   if (!clientGone && isNexusError(error) && error.code === 'upstream_auth_failed') {
     dependencies.rejectedKeys.reject(target.instance.id, error.code);
   }
-  if (isNexusError(error)) record.errorCode = error.code;
+  record.endSpan();
 }
 
 /** Ends an attempt without judging its deployment: the in-flight count and any half-open probe are given back. */
@@ -309,6 +324,7 @@ export function settleWithoutVerdict(
   dependencies.stats.abandoned(target.instance.id);
   dependencies.breakers.release(target.deployment);
   record.outcome = outcome;
+  record.endSpan();
 }
 
 /** Records an attempt that succeeded; an answer proves the key works, so a refused key is back in rotation. */
@@ -324,6 +340,7 @@ export function settleSuccess(
   dependencies.breakers.success(target.deployment);
   if (dependencies.rejectedKeys.isRejected(target.instance.id))
     dependencies.rejectedKeys.restore(target.instance.id);
+  record.endSpan();
 }
 
 function exhausted(plan: RoutePlan): NexusError {

@@ -5,6 +5,22 @@ import type { UpstreamTarget } from '../providers/types.ts';
 export type AttemptOutcome = 'ok' | 'failed' | 'cancelled' | 'pending';
 
 /**
+ * An attempt's span while tracing is on (observability's, started through the request's `AttemptTracer`):
+ * ended once, with the record itself, at the attempt's verdict.
+ */
+export interface AttemptSpan {
+  /** The W3C trace context sent upstream with the attempt (`traceparent`, `tracestate`). */
+  readonly headers: Readonly<Record<string, string>>;
+  end(record: AttemptRecord): void;
+}
+
+/** Starts attempt spans for one request, when tracing is on (`pipeline/trace-attempts.ts`). */
+export interface AttemptTracer {
+  /** The span of `record`, the request's `number`th attempt (from 1). */
+  start(record: AttemptRecord, number: number): AttemptSpan;
+}
+
+/**
  * One upstream attempt of a request (a retry, a failover, a hedge or a continuation), recorded exactly once.
  * It owns what that attempt produced: the adapter's warnings for the body it sent, the usage the upstream
  * reported, and (set by the meter stage, the only place usage is priced) its cost. A reply carries only its
@@ -37,6 +53,10 @@ export class AttemptRecord {
   costUsd: number | undefined;
   /** Set once the meter has priced this attempt, so it is never priced (or billed) twice. */
   priced = false;
+  /** The model the upstream says answered (its reply's `model`), when it said; for the attempt's span. */
+  responseModel: string | undefined;
+  /** The attempt's span while tracing is on and the attempt has no verdict yet. */
+  span: AttemptSpan | undefined;
   readonly #target: UpstreamTarget;
 
   constructor(target: UpstreamTarget) {
@@ -47,6 +67,14 @@ export class AttemptRecord {
 
   get target(): UpstreamTarget {
     return this.#target;
+  }
+
+  /** Ends the attempt's span, if it has one, with its verdict: once outcome and error code are set. */
+  endSpan(): void {
+    const span = this.span;
+    if (span === undefined) return;
+    this.span = undefined;
+    span.end(this);
   }
 
   /** The access-log shape: set fields only; usage as its token counts (the ledger keeps the full record). */

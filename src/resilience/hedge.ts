@@ -7,6 +7,7 @@ import {
   type RequestContext,
   routingView,
   settleFailure,
+  startSpan,
 } from './attempt-loop.ts';
 import type { RoutePlan } from './route-plan.ts';
 import type { OpenedStream } from './stream-attempt.ts';
@@ -80,7 +81,12 @@ export async function tryHedged<B>(
     dependencies.stats.started(target.instance.id);
     // Each racer gets its own signal under the request's, so the loser can be cancelled alone.
     const race = new AttemptAbort(context.signal);
-    const promise = open(target, { requestId: context.requestId, signal: race, warnings: record.warnings });
+    const promise = open(target, {
+      requestId: context.requestId,
+      signal: race,
+      warnings: record.warnings,
+      traceHeaders: startSpan(context, record, options.attempts.length),
+    });
     promise.finally(() => race.release()).catch(() => {});
     return { target, record, started: performance.now(), race, promise };
   };
@@ -89,6 +95,7 @@ export async function tryHedged<B>(
     racer.record.ms = Math.round(performance.now() - racer.started);
     dependencies.stats.abandoned(racer.target.instance.id);
     dependencies.breakers.release(racer.target.deployment);
+    racer.record.endSpan();
   };
 
   return new Promise<HedgeResult<B>>((resolve) => {

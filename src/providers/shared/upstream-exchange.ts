@@ -79,7 +79,7 @@ export function createUpstreamExchange(client: HttpClient, errors: ErrorFormat):
       {
         url: call.url,
         method: 'POST',
-        headers: upstreamHeaders(target, accept, call.headers),
+        headers: upstreamHeaders(target, accept, call.headers, context.traceHeaders),
         body: JSON.stringify(call.body),
         signal: context.signal,
       },
@@ -125,15 +125,16 @@ export function createUpstreamExchange(client: HttpClient, errors: ErrorFormat):
 }
 
 /**
- * Headers of every call: catalogue and config extras, the JSON content type and `accept`, then the wire
- * format's own (its key and version), which win.
+ * Headers of every call: catalogue and config extras, the attempt's trace context when it is traced, the JSON
+ * content type and `accept`, then the wire format's own (its key and version), which win.
  */
 export function upstreamHeaders(
   target: UpstreamTarget,
   accept: Accept,
   own: Readonly<Record<string, string>>,
+  trace?: Readonly<Record<string, string>> | undefined,
 ): Record<string, string> {
-  return { ...target.instance.headers, 'content-type': 'application/json', accept, ...own };
+  return { ...target.instance.headers, ...trace, 'content-type': 'application/json', accept, ...own };
 }
 
 /** `{baseUrl}{path}` with the instance's key, when it has one, as a Bearer token (OpenAI's and Cohere's way). */
