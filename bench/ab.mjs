@@ -16,13 +16,13 @@ import { parseArgs } from 'node:util';
 import {
   bootstrapInterval,
   cpu,
-  cpuSeconds,
   gatewayNodeFlags,
-  harnessBody,
   median,
   pinned,
   startPinned,
   waitReady,
+  writeWrkScript,
+  wrkCell,
 } from './measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -85,35 +85,13 @@ function run(command, argv, options = {}) {
 
 scripts = mkdtempSync(join(tmpdir(), 'nexus-ab-'));
 for (const scenario of scenarios) {
-  writeFileSync(
-    join(scripts, `${scenario}.lua`),
-    [
-      'wrk.method = "POST"',
-      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
-      'wrk.headers["content-type"] = "application/json"',
-      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
-      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
-    ].join('\n'),
-  );
+  writeWrkScript(join(scripts, `${scenario}.lua`), { stream: scenario === 'stream' });
 }
 
-/**
- * One wrk cell against one gateway: its throughput, and the gateway's CPU time per request over the cell.
- * The second is the steadier measure of cost on a shared VM: time stolen by neighbours lowers req/s but is
- * not charged to the process.
- */
+/** One wrk cell against one gateway: its throughput, and the gateway's CPU time per request over the cell. */
 function cell(gateway, scenario, conc, duration) {
-  const { port, pid } = gateway;
-  const cpuBefore = cpuSeconds(pid);
-  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
-  argv.push('-s', join(scripts, `${scenario}.lua`), `http://127.0.0.1:${port}/v1/chat/completions`);
-  const [file, list] = pinned ? ['taskset', ['-c', cpu.load, 'wrk', ...argv]] : ['wrk', argv];
-  const result = spawnSync(file, list, { encoding: 'utf8' });
-  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
-  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
-  const [requests, micros, errors] = match.slice(1).map(Number);
-  if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${scenario})`);
-  return { rps: requests / (micros / 1e6), cpuUs: ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests };
+  const script = join(scripts, `${scenario}.lua`);
+  return wrkCell({ port: gateway.port, pid: gateway.pid, script, conc, duration });
 }
 
 // Builds: this checkout (npm run bench:ab has built it) and the reference commit in a temporary worktree.

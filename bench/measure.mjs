@@ -2,7 +2,7 @@
 // 2-core machine, readiness, a process's CPU time, the harness's request bodies, and medians with a bootstrap
 // interval. Every helper is bounded in time; traffic goes only to 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * Node's flags for a gateway, as `npm start` runs it (package.json): a 32 MB young generation, which halves how
@@ -86,4 +86,45 @@ export function bootstrapInterval(values, seed) {
   }
   medians.sort((a, b) => a - b);
   return [medians[Math.floor(0.025 * medians.length)], medians[Math.floor(0.975 * medians.length)]];
+}
+
+/**
+ * A wrk script for the harness's request (`stream` or not), with the `authorization` bearer `key` when given,
+ * that prints `ABJSON <requests> <µs> <errors>` at the end for `wrkCell`.
+ */
+export function writeWrkScript(file, { stream, key }) {
+  writeFileSync(
+    file,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = [==[${harnessBody(stream)}]==]`,
+      'wrk.headers["content-type"] = "application/json"',
+      ...(key === undefined ? [] : [`wrk.headers["authorization"] = "Bearer ${key}"`]),
+      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
+      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/**
+ * One wrk cell of `duration` seconds at `conc` connections on /v1/chat/completions of `port`, wrk pinned to
+ * `loadCore` (none: unpinned): its throughput and, when `pid` is given, that process's CPU µs per request.
+ * CPU time is the steadier measure of cost on a shared VM: time stolen by neighbours lowers req/s but is not
+ * charged to the process. Throws on any failed request.
+ */
+export function wrkCell({ port, pid, script, conc, duration, loadCore = pinned ? cpu.load : undefined }) {
+  const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
+  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
+  argv.push('-s', script, `http://127.0.0.1:${port}/v1/chat/completions`);
+  const [file, list] = loadCore === undefined ? ['wrk', argv] : ['taskset', ['-c', loadCore, 'wrk', ...argv]];
+  const result = spawnSync(file, list, { encoding: 'utf8', timeout: (duration + 30) * 1000 });
+  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
+  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
+  const [requests, micros, errors] = match.slice(1).map(Number);
+  if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${script})`);
+  return {
+    rps: requests / (micros / 1e6),
+    cpuUs: pid === undefined ? undefined : ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests,
+  };
 }

@@ -16,13 +16,13 @@ import { parseArgs } from 'node:util';
 import {
   bootstrapInterval,
   cpu,
-  cpuSeconds,
   gatewayNodeFlags,
-  harnessBody,
   median,
   pinned,
   startPinned,
   waitReady,
+  writeWrkScript,
+  wrkCell,
 } from './measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -75,38 +75,13 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 
 const scripts = mkdtempSync(join(tmpdir(), 'nexus-bench-observability-'));
 temporary.push(scripts);
-function script(scenario) {
-  const file = join(scripts, `${scenario}.lua`);
-  writeFileSync(
-    file,
-    [
-      'wrk.method = "POST"',
-      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
-      'wrk.headers["content-type"] = "application/json"',
-      `wrk.headers["authorization"] = "Bearer ${masterKey}"`,
-      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
-      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
-    ].join('\n'),
-  );
-  return file;
-}
+const scriptOf = (scenario) =>
+  writeWrkScript(join(scripts, `${scenario}.lua`), { stream: scenario === 'stream', key: masterKey });
 
 /** One wrk cell against `port`: req/s, and the CPU µs per request of `pid` when given. */
 function cell(port, pid, scenario, duration, loadCore = pinned ? cpu.load : undefined) {
   if (Date.now() - startedAt > runLimitMs) fail(`stopped after ${runLimitMs / 60_000} minutes`);
-  const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
-  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
-  argv.push('-s', script(scenario), `http://127.0.0.1:${port}/v1/chat/completions`);
-  const [file, list] = loadCore === undefined ? ['wrk', argv] : ['taskset', ['-c', loadCore, 'wrk', ...argv]];
-  const result = spawnSync(file, list, { encoding: 'utf8', timeout: (duration + 30) * 1000 });
-  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
-  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
-  const [requests, micros, errors] = match.slice(1).map(Number);
-  if (errors > 0) throw new Error(`${errors} failed requests on port ${port} (${scenario})`);
-  return {
-    rps: requests / (micros / 1e6),
-    cpuUs: pid === undefined ? undefined : ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests,
-  };
+  return wrkCell({ port, pid, script: scriptOf(scenario), conc, duration, loadCore });
 }
 
 const baseEnv = { PATH: process.env.PATH };

@@ -27,6 +27,8 @@ import {
   pinned,
   startPinned,
   waitReady,
+  writeWrkScript,
+  wrkCell,
 } from './measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -245,34 +247,26 @@ temporary.push(scripts);
 
 function script(backend, mode, scenario) {
   const file = join(scripts, `${backend.name}-${mode}-${scenario}.lua`);
-  const key = mode === 'on' ? backend.secret : masterKey;
-  writeFileSync(
-    file,
-    [
-      'wrk.method = "POST"',
-      `wrk.body = [==[${harnessBody(scenario === 'stream')}]==]`,
-      'wrk.headers["content-type"] = "application/json"',
-      `wrk.headers["authorization"] = "Bearer ${key}"`,
-      'done = function(summary) io.write(string.format("ABJSON %d %d %d\\n", summary.requests, summary.duration,',
-      '  summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status)) end',
-    ].join('\n'),
-  );
-  return file;
+  return writeWrkScript(file, {
+    stream: scenario === 'stream',
+    key: mode === 'on' ? backend.secret : masterKey,
+  });
 }
 
 /** One wrk cell: throughput, and the gateway's CPU time per request over the cell. */
 function cell(backend, mode, scenario, conc, duration) {
   if (Date.now() - startedAt > runLimitMs) fail(`stopped after ${runLimitMs / 60_000} minutes`);
-  const cpuBefore = cpuSeconds(backend.pid);
-  const argv = ['-t', '1', '-c', String(conc), '-d', `${duration}s`, '--timeout', '10s'];
-  argv.push('-s', script(backend, mode, scenario), `http://127.0.0.1:${backend.port}/v1/chat/completions`);
-  const [file, list] = pinned ? ['taskset', ['-c', cpu.load, 'wrk', ...argv]] : ['wrk', argv];
-  const result = spawnSync(file, list, { encoding: 'utf8', timeout: (duration + 30) * 1000 });
-  const match = /ABJSON (\d+) (\d+) (\d+)/.exec(result.stdout ?? '');
-  if (match === null) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
-  const [requests, micros, errors] = match.slice(1).map(Number);
-  if (errors > 0) throw new Error(`${errors} failed requests on ${backend.name} ${mode} (${scenario})`);
-  return { rps: requests / (micros / 1e6), cpuUs: ((cpuSeconds(backend.pid) - cpuBefore) * 1e6) / requests };
+  try {
+    return wrkCell({
+      port: backend.port,
+      pid: backend.pid,
+      script: script(backend, mode, scenario),
+      conc,
+      duration,
+    });
+  } catch (error) {
+    throw new Error(`${backend.name} ${mode} (${scenario}): ${error.message}`);
+  }
 }
 
 /** A first request each way, to check the wiring: the tenant key is admitted with X-RateLimit-*, the master key is not limited. */
