@@ -52,7 +52,7 @@ import type {
   Tracing,
   TracingOptions,
   TracingSettings,
-} from './tracing.ts';
+} from './tracing-types.ts';
 
 /**
  * The GenAI semantic conventions' names. They are experimental (and have moved out of
