@@ -25,12 +25,19 @@ import {
 import { ProviderKeyCipher, type ProviderKeys } from '../tenancy/provider-key-cipher.ts';
 
 /** The state layers opened at start: the SQL store, tenant keys in memory, the limiter, the usage ledger. */
+export type DependencyState = 'ok' | 'unreachable' | 'not_configured';
+
 export interface Services {
   readonly store: Store;
   readonly keys: KeyDirectory;
   readonly limiter: Limiter;
   readonly ledger: UsageLedger<LedgerRecord>;
   readonly cache: CacheServices;
+  /**
+   * The shared dependencies as last seen, for `/ready`: the database (the key directory's poll) and Redis (the
+   * limiter's last call); neither is asked anything for this.
+   */
+  dependencies(): { readonly storage: DependencyState; readonly redis: DependencyState };
   /** Stops polling, writes the ledger's last records (up to `deadlineMs`), closes Redis and the database. */
   close(deadlineMs: number): Promise<void>;
 }
@@ -74,12 +81,15 @@ export async function openServices(
     await Promise.allSettled([limitStore?.close(), store.close()]);
     throw error;
   }
+  let redis: DependencyState = limitStore === undefined ? 'not_configured' : 'ok';
   const limiter = new Limiter({
     store: limitStore,
-    onStoreHealth: (event) =>
-      event.state === 'unavailable'
-        ? log.warn({ err: event.error }, 'redis unavailable: limits follow their outage policy')
-        : log.info({ failures: event.failures }, 'redis is back: limits are shared again'),
+    onStoreHealth: (event) => {
+      redis = event.state === 'unavailable' ? 'unreachable' : 'ok';
+      if (event.state === 'unavailable') {
+        log.warn({ err: event.error }, 'redis unavailable: limits follow their outage policy');
+      } else log.info({ failures: event.failures }, 'redis is back: limits are shared again');
+    },
   });
   const ledger = new UsageLedger<LedgerRecord>(
     { write: async (records) => void (await store.usage.insert(records)) },
@@ -99,6 +109,7 @@ export async function openServices(
     limiter,
     ledger,
     cache,
+    dependencies: () => ({ storage: keys.sourceReachable ? 'ok' : 'unreachable', redis }),
     async close(deadlineMs) {
       keys.stop();
       const unwritten = await ledger.close(deadlineMs);

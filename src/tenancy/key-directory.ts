@@ -78,6 +78,7 @@ export class KeyDirectory {
   #version = -1;
   #timer: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
+  #sourceReachable = true;
   readonly #onError: (error: unknown) => void;
 
   constructor(source: KeySource, options: { now?: () => number; onError?: (error: unknown) => void } = {}) {
@@ -101,11 +102,18 @@ export class KeyDirectory {
   async refresh(): Promise<void> {
     try {
       const version = await this.#source.changeVersion();
+      this.#sourceReachable = true;
       if (version === this.#version) return;
       await this.#reload();
     } catch (error) {
+      this.#sourceReachable = false;
       this.#onError(error);
     }
+  }
+
+  /** Whether the last look at the store (the poll, every `keyRefreshMs`) reached it. */
+  get sourceReachable(): boolean {
+    return this.#sourceReachable;
   }
 
   /** The principal for a presented key; never touches the database. */

@@ -36,6 +36,15 @@ const schema = 'nexus_outage';
 
 const ok = (outcomes: readonly Outcome[]) => outcomes.every((outcome) => outcome.status === 200);
 
+/** A replica's `/ready`: its status and the dependencies it reports. */
+async function readiness(
+  replica: NexusProcess,
+): Promise<{ status: number; storage?: string; redis?: string }> {
+  const response = await fetch(`${replica.origin}/ready`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await response.json()) as { dependencies?: { storage: string; redis: string } };
+  return { status: response.status, ...body.dependencies };
+}
+
 describe('three replicas through a Redis outage and a PostgreSQL restart', { timeout: 180_000 }, () => {
   let fake: FakeOpenAI | undefined;
   let redis: PrivateRedis | undefined;
@@ -112,6 +121,10 @@ describe('three replicas through a Redis outage and a PostgreSQL restart', { tim
     for (const outcome of open.filter((outcome) => outcome.status !== 200)) {
       assert.deepEqual([outcome.status, outcome.code], [429, 'rate_limited']);
     }
+    // Each replica stays ready (it serves on, by the outage policy) and says Redis is away.
+    for (const replica of replicas) {
+      assert.deepEqual(await readiness(replica), { status: 200, storage: 'ok', redis: 'unreachable' });
+    }
     await sleep(500);
 
     await redis!.start();
@@ -173,7 +186,16 @@ describe('three replicas through a Redis outage and a PostgreSQL restart', { tim
     await waitFor(async () => (await ledger(keyId)).upstream > 0, 'the ledger is being written', 10_000);
     const stoppedAt = performance.now();
     await postgres!.stop('fast');
-    await sleep(2_500);
+    // Ready throughout (keys are in memory, usage is buffered), reporting the database as away once a poll failed.
+    await waitFor(
+      async () =>
+        (await Promise.all(replicas.map(readiness))).every(
+          (ready) => ready.status === 200 && ready.storage === 'unreachable',
+        ),
+      'every replica reports the database unreachable and stays ready',
+      2_500,
+    );
+    await sleep(1_000);
     const restartingAt = performance.now();
     await postgres!.start();
     await sleep(1_000);

@@ -63,4 +63,14 @@ export const healthSchema = z.strictObject({
 export const readySchema = z.strictObject({
   status: z.enum(['ready', 'not_ready']),
   checks: z.strictObject({ providers: z.boolean(), accepting: z.boolean() }),
+  /**
+   * The shared stores as last seen (reported, not required: keys and limits are served from memory and usage is
+   * buffered while one is away, so a replica stays ready through an outage): the database, and Redis when set.
+   */
+  dependencies: z
+    .strictObject({
+      storage: z.enum(['ok', 'unreachable']),
+      redis: z.enum(['ok', 'unreachable', 'not_configured']),
+    })
+    .optional(),
 });

@@ -85,9 +85,14 @@ function health(gateway: Gateway) {
 
 function ready(gateway: Gateway) {
   const checks = { providers: gateway.registry.instances.length > 0, accepting: !gateway.state.shuttingDown };
+  const dependencies = gateway.services.current?.dependencies();
   return {
     ok: checks.providers && checks.accepting,
-    body: { status: checks.providers && checks.accepting ? 'ready' : 'not_ready', checks },
+    body: {
+      status: checks.providers && checks.accepting ? 'ready' : 'not_ready',
+      checks,
+      ...(dependencies === undefined ? {} : { dependencies }),
+    },
   };
 }
 
