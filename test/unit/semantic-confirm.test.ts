@@ -106,6 +106,19 @@ describe('second-stage check', () => {
     assert.equal(nouns.swappedVerbs, false);
   });
 
+  it('reads the word after a question-opening modal or do as its subject, not a verb', () => {
+    const inverted = confirmMatch(
+      'Which jobs do history graduates usually get?',
+      'Which jobs do biology graduates usually get?',
+    );
+    assert.equal(inverted.accept, true);
+    assert.equal(inverted.swappedVerbs, false, 'history / biology are subjects after an inverted do');
+    const afterSubject = confirmMatch('Can we mend a torn sail at sea?', 'Can we patch a torn sail at sea?');
+    assert.equal(afterSubject.swappedVerbs, true, 'mend / patch follow their subject');
+    const afterModal = confirmMatch('What tools people can borrow here', 'What tools people can rent here');
+    assert.equal(afterModal.swappedVerbs, true, 'a modal after its subject is followed by a verb');
+  });
+
   it('rejects empty text', () => {
     assert.equal(confirmMatch('', 'How do I make tea?').reason, 'empty');
   });

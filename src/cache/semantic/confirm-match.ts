@@ -1,4 +1,12 @@
-import { firstPlural, lightWords, opposites, secondPerson, verbFrame } from './match-words.ts';
+import {
+  firstPlural,
+  lightWords,
+  modals,
+  opposites,
+  secondPerson,
+  subjectPronouns,
+  verbMarkers,
+} from './match-words.ts';
 import { featuresOf, type Intent, sameWord, stem, type TextFeatures } from './text-features.ts';
 
 /** The rule that rejected a candidate, a stable code for logs and metrics. */
@@ -86,12 +94,17 @@ function rolesSwapped(a: TextFeatures, b: TextFeatures): boolean {
 }
 
 /**
- * Whether the topic word `stemmed` stands where English puts a verb: right after a subject pronoun, `to`, a
- * modal or auxiliary (`how do I raise…`, `what is the best way to curb…`, `how can it be fixed`).
+ * Whether the topic word `stemmed` stands where English puts a verb: right after a subject pronoun, `to`, `be` or
+ * `not`, or after a modal or `do` that follows its subject (`how do I raise…`, `the best way to curb…`, `how can
+ * it be fixed`, `people can learn…`). A modal that opens a question is followed by its subject, not a verb
+ * (`what jobs do history majors get`).
  */
 function inVerbFrame(features: TextFeatures, stemmed: string): boolean {
   const at = features.stems.indexOf(stemmed);
-  return at > 0 && verbFrame.has(features.words[at - 1]!);
+  const before = features.words[at - 1];
+  if (before === undefined) return false;
+  if (subjectPronouns.has(before) || verbMarkers.has(before)) return true;
+  return modals.has(before) && subjectPronouns.has(features.words[at - 2] ?? '');
 }
 
 /**

@@ -171,11 +171,15 @@ export const secondPerson = new Set(['you', 'your', 'yours', 'yourself', 'yourse
 export const firstPlural = new Set(['we', 'us', 'our', 'ours', 'ourselves']);
 
 /**
- * Words after which English puts a verb: subject pronouns, `to`, modals and auxiliaries (`how do I raise…`,
- * `the best way to curb…`, `how can it be fixed`). A topic word right after one is taken as a verb.
+ * Subject pronouns: a topic word right after one is taken as a verb (`how do I raise…`, `can we fix…`).
  */
-export const verbFrame = new Set(
-  'to i you we they one someone somebody people be can could should would will may might must do does did not'.split(
-    ' ',
-  ),
-);
+export const subjectPronouns = new Set('i you we they he she it one someone somebody people'.split(' '));
+
+/** Words after which English always puts a verb (or an adjective): `to`, `be`, `not`. */
+export const verbMarkers = new Set(['to', 'be', 'not']);
+
+/**
+ * Modals and `do`: a verb follows them only after their subject (`I can swim`). In a question they come first
+ * and the next word is the subject (`what jobs do history majors get`, `can the old bridge be fixed`).
+ */
+export const modals = new Set('can could should would will may might must do does did'.split(' '));
