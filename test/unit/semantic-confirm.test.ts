@@ -66,6 +66,20 @@ describe('second-stage check', () => {
     rejects('What causes rain?', 'How does rain form?', 'intent');
   });
 
+  it('rejects the same words asking a different frame: what it is, is like, does, how much, or how to', () => {
+    rejects('What is malaria?', 'How do you get malaria?', 'frame');
+    rejects('How is the nursing job?', 'How do I get a nursing job?', 'frame');
+    rejects('What does a pharmacist do?', 'How do I become a pharmacist?', 'frame');
+    rejects('What is it like to be a pharmacist?', 'What does a pharmacist do?', 'frame');
+    rejects('How safe is skydiving?', 'What is skydiving?', 'frame');
+    rejects('How common is insomnia?', 'What is insomnia like?', 'frame');
+    accepts('What is the best way to learn chess?', 'How do I learn chess?');
+    accepts('What does mint tea taste like?', 'How does mint tea taste?');
+    accepts('How is cheese made?', 'How do you make cheese?');
+    accepts('What was the Berlin Wall? How did it fall?', 'How did the Berlin Wall fall?');
+    accepts('How do frogs differ from toads?', 'How are frogs different from toads?');
+  });
+
   it('rejects opposites and swapped roles', () => {
     rejects(
       'What are the advantages of remote work?',

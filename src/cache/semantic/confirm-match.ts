@@ -7,6 +7,7 @@ import {
   subjectPronouns,
   verbMarkers,
 } from './match-words.ts';
+import { framesConflict } from './question-frame.ts';
 import { featuresOf, type Intent, sameWord, stem, type TextFeatures } from './text-features.ts';
 
 /** The rule that rejected a candidate, a stable code for logs and metrics. */
@@ -17,6 +18,7 @@ export type MatchRule =
   | 'negation'
   | 'names'
   | 'intent'
+  | 'frame'
   | 'opposites'
   | 'quotes'
   | 'order'
@@ -146,7 +148,8 @@ function opposed(a: TextFeatures, b: TextFeatures): string | undefined {
  * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
  * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
  * different numbers or years, different units, one negated and one not, a name in one missing from the other,
- * different question words (how vs why vs when…), opposite words (best vs worst, men vs women), the reader
+ * different question words (how vs why vs when…), different question frames (what it is vs how to get it),
+ * opposite words (best vs worst, men vs women), the reader
  * against a group (you vs we), and topic words of one missing from the other beyond `maxSwappedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
  */
 export function confirmMatch(
@@ -173,6 +176,8 @@ export function confirmMatch(
     if (specificIntents.has(left) && specificIntents.has(right))
       return reject('intent', `${left} vs ${right}`);
   }
+  const frames = framesConflict(query.frames, candidate.frames);
+  if (frames !== undefined) return reject('frame', frames);
   const opposite = opposed(query, candidate);
   if (opposite !== undefined) return reject('opposites', opposite);
   if (query.quotes.join('|') !== candidate.quotes.join('|')) {

@@ -183,3 +183,29 @@ export const verbMarkers = new Set(['to', 'be', 'not']);
  * and the next word is the subject (`what jobs do history majors get`, `can the old bridge be fixed`).
  */
 export const modals = new Set('can could should would will may might must do does did'.split(' '));
+
+/**
+ * Nouns that name a manner: `what is the best way to…`, `what are the steps to…` ask what `how do I…` asks (see
+ * question-frame.ts).
+ */
+export const mannerNouns = new Set(
+  'way ways tip tips step steps method methods process procedure technique techniques strategy strategies'.split(
+    ' ',
+  ),
+);
+
+/** Verbs of perception that take an adjective: `how does it taste` asks what it is like, not a manner. */
+export const perceptionVerbs = new Set(
+  'taste tastes look looks feel feels sound sounds smell smells seem seems'.split(' '),
+);
+
+/** Words that make `what is…` a choice among several (`what is the best…`), not a definition. */
+export const selectionWords = new Set('best good better top some any most favorite favourite to'.split(' '));
+
+/** Words that make a question ask how two things differ or relate, whatever its question word. */
+export const comparisonWords = new Set(
+  `differ differs different difference differences similar similarity similarities alike compare compared
+  comparison vs versus related`
+    .split(/\s+/)
+    .filter((word) => word !== ''),
+);
