@@ -24,6 +24,8 @@ describe('second-stage check', () => {
     accepts('How do I learn Python quickly?', 'How can I learn python?');
     accepts('What is the best Pokémon game?', 'What is the best pokemon game?');
     accepts('Do you like cats? Why or why not?', 'Do you like cats?');
+    accepts('When did you notice you have changed?', "When did you notice that you've changed?");
+    accepts("How should one train one's memory?", 'How should I train my memory?');
   });
 
   it('rejects different numbers, years and spelled-out numbers', () => {

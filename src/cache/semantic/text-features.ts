@@ -214,6 +214,14 @@ function initialsOf(words: readonly string[]): Set<string> {
   return found;
 }
 
+/**
+ * A function word, contracted ones included: `you've`, `what's`, `isn't`, `won't` are function words (`you`,
+ * `what`, `is`, `wo`) with a clitic, not topic words.
+ */
+function isFunctionWord(word: string): boolean {
+  return functionWords.has(word) || functionWords.has(word.replace(/n't$|'(?:s|ve|ll|re|d|m)$/, ''));
+}
+
 /** Reads the features of one prompt. */
 export function featuresOf(raw: string): TextFeatures {
   const text = plain(raw);
@@ -239,7 +247,7 @@ export function featuresOf(raw: string): TextFeatures {
   const questions = questionsOf(text);
   const content = stems.filter(
     (s, at) =>
-      !functionWords.has(words[at]!) &&
+      !isFunctionWord(words[at]!) &&
       !negations.has(words[at]!) &&
       !/^\d/.test(s) &&
       !numberWords.has(words[at]!),
