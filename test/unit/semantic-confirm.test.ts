@@ -24,6 +24,8 @@ describe('second-stage check', () => {
     accepts('How do I learn Python quickly?', 'How can I learn python?');
     accepts('What is the best Pokémon game?', 'What is the best pokemon game?');
     accepts('Do you like cats? Why or why not?', 'Do you like cats?');
+    accepts('When did you notice you have changed?', "When did you notice that you've changed?");
+    accepts("How should one train one's memory?", 'How should I train my memory?');
   });
 
   it('rejects different numbers, years and spelled-out numbers', () => {
@@ -66,6 +68,20 @@ describe('second-stage check', () => {
     rejects('What causes rain?', 'How does rain form?', 'intent');
   });
 
+  it('rejects the same words asking a different frame: what it is, is like, does, how much, or how to', () => {
+    rejects('What is malaria?', 'How do you get malaria?', 'frame');
+    rejects('How is the nursing job?', 'How do I get a nursing job?', 'frame');
+    rejects('What does a pharmacist do?', 'How do I become a pharmacist?', 'frame');
+    rejects('What is it like to be a pharmacist?', 'What does a pharmacist do?', 'frame');
+    rejects('How safe is skydiving?', 'What is skydiving?', 'frame');
+    rejects('How common is insomnia?', 'What is insomnia like?', 'frame');
+    accepts('What is the best way to learn chess?', 'How do I learn chess?');
+    accepts('What does mint tea taste like?', 'How does mint tea taste?');
+    accepts('How is cheese made?', 'How do you make cheese?');
+    accepts('What was the Berlin Wall? How did it fall?', 'How did the Berlin Wall fall?');
+    accepts('How do frogs differ from toads?', 'How are frogs different from toads?');
+  });
+
   it('rejects opposites and swapped roles', () => {
     rejects(
       'What are the advantages of remote work?',
@@ -104,6 +120,19 @@ describe('second-stage check', () => {
     );
     assert.equal(nouns.accept, true);
     assert.equal(nouns.swappedVerbs, false);
+  });
+
+  it('reads the word after a question-opening modal or do as its subject, not a verb', () => {
+    const inverted = confirmMatch(
+      'Which jobs do history graduates usually get?',
+      'Which jobs do biology graduates usually get?',
+    );
+    assert.equal(inverted.accept, true);
+    assert.equal(inverted.swappedVerbs, false, 'history / biology are subjects after an inverted do');
+    const afterSubject = confirmMatch('Can we mend a torn sail at sea?', 'Can we patch a torn sail at sea?');
+    assert.equal(afterSubject.swappedVerbs, true, 'mend / patch follow their subject');
+    const afterModal = confirmMatch('What tools people can borrow here', 'What tools people can rent here');
+    assert.equal(afterModal.swappedVerbs, true, 'a modal after its subject is followed by a verb');
   });
 
   it('rejects empty text', () => {

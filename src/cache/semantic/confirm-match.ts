@@ -1,4 +1,13 @@
-import { firstPlural, lightWords, opposites, secondPerson, verbFrame } from './match-words.ts';
+import {
+  firstPlural,
+  lightWords,
+  modals,
+  opposites,
+  secondPerson,
+  subjectPronouns,
+  verbMarkers,
+} from './match-words.ts';
+import { framesConflict } from './question-frame.ts';
 import { featuresOf, type Intent, sameWord, stem, type TextFeatures } from './text-features.ts';
 
 /** The rule that rejected a candidate, a stable code for logs and metrics. */
@@ -9,6 +18,7 @@ export type MatchRule =
   | 'negation'
   | 'names'
   | 'intent'
+  | 'frame'
   | 'opposites'
   | 'quotes'
   | 'order'
@@ -86,12 +96,17 @@ function rolesSwapped(a: TextFeatures, b: TextFeatures): boolean {
 }
 
 /**
- * Whether the topic word `stemmed` stands where English puts a verb: right after a subject pronoun, `to`, a
- * modal or auxiliary (`how do I raise…`, `what is the best way to curb…`, `how can it be fixed`).
+ * Whether the topic word `stemmed` stands where English puts a verb: right after a subject pronoun, `to`, `be` or
+ * `not`, or after a modal or `do` that follows its subject (`how do I raise…`, `the best way to curb…`, `how can
+ * it be fixed`, `people can learn…`). A modal that opens a question is followed by its subject, not a verb
+ * (`what jobs do history majors get`).
  */
 function inVerbFrame(features: TextFeatures, stemmed: string): boolean {
   const at = features.stems.indexOf(stemmed);
-  return at > 0 && verbFrame.has(features.words[at - 1]!);
+  const before = features.words[at - 1];
+  if (before === undefined) return false;
+  if (subjectPronouns.has(before) || verbMarkers.has(before)) return true;
+  return modals.has(before) && subjectPronouns.has(features.words[at - 2] ?? '');
 }
 
 /**
@@ -133,7 +148,8 @@ function opposed(a: TextFeatures, b: TextFeatures): string | undefined {
  * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
  * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
  * different numbers or years, different units, one negated and one not, a name in one missing from the other,
- * different question words (how vs why vs when…), opposite words (best vs worst, men vs women), the reader
+ * different question words (how vs why vs when…), different question frames (what it is vs how to get it),
+ * opposite words (best vs worst, men vs women), the reader
  * against a group (you vs we), and topic words of one missing from the other beyond `maxSwappedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
  */
 export function confirmMatch(
@@ -160,6 +176,8 @@ export function confirmMatch(
     if (specificIntents.has(left) && specificIntents.has(right))
       return reject('intent', `${left} vs ${right}`);
   }
+  const frames = framesConflict(query.frames, candidate.frames);
+  if (frames !== undefined) return reject('frame', frames);
   const opposite = opposed(query, candidate);
   if (opposite !== undefined) return reject('opposites', opposite);
   if (query.quotes.join('|') !== candidate.quotes.join('|')) {

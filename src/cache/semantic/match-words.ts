@@ -171,11 +171,41 @@ export const secondPerson = new Set(['you', 'your', 'yours', 'yourself', 'yourse
 export const firstPlural = new Set(['we', 'us', 'our', 'ours', 'ourselves']);
 
 /**
- * Words after which English puts a verb: subject pronouns, `to`, modals and auxiliaries (`how do I raise…`,
- * `the best way to curb…`, `how can it be fixed`). A topic word right after one is taken as a verb.
+ * Subject pronouns: a topic word right after one is taken as a verb (`how do I raise…`, `can we fix…`).
  */
-export const verbFrame = new Set(
-  'to i you we they one someone somebody people be can could should would will may might must do does did not'.split(
+export const subjectPronouns = new Set('i you we they he she it one someone somebody people'.split(' '));
+
+/** Words after which English always puts a verb (or an adjective): `to`, `be`, `not`. */
+export const verbMarkers = new Set(['to', 'be', 'not']);
+
+/**
+ * Modals and `do`: a verb follows them only after their subject (`I can swim`). In a question they come first
+ * and the next word is the subject (`what jobs do history majors get`, `can the old bridge be fixed`).
+ */
+export const modals = new Set('can could should would will may might must do does did'.split(' '));
+
+/**
+ * Nouns that name a manner: `what is the best way to…`, `what are the steps to…` ask what `how do I…` asks (see
+ * question-frame.ts).
+ */
+export const mannerNouns = new Set(
+  'way ways tip tips step steps method methods process procedure technique techniques strategy strategies'.split(
     ' ',
   ),
+);
+
+/** Verbs of perception that take an adjective: `how does it taste` asks what it is like, not a manner. */
+export const perceptionVerbs = new Set(
+  'taste tastes look looks feel feels sound sounds smell smells seem seems'.split(' '),
+);
+
+/** Words that make `what is…` a choice among several (`what is the best…`), not a definition. */
+export const selectionWords = new Set('best good better top some any most favorite favourite to'.split(' '));
+
+/** Words that make a question ask how two things differ or relate, whatever its question word. */
+export const comparisonWords = new Set(
+  `differ differs different difference differences similar similarity similarities alike compare compared
+  comparison vs versus related`
+    .split(/\s+/)
+    .filter((word) => word !== ''),
 );

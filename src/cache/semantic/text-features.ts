@@ -1,6 +1,7 @@
 // What the second-stage check (confirm-match.ts) reads from one prompt: its words, numbers and units, names,
 // negation and question intent. Pure functions of the text.
 import { auxiliaries, functionWords, negations, numberWords, quantityAfterHow } from './match-words.ts';
+import { type Frame, frameOf } from './question-frame.ts';
 
 /** What a question asks for, from its question word. `what`/`which` and yes/no questions are open. */
 export type Intent = 'manner' | 'reason' | 'time' | 'place' | 'person' | 'quantity' | 'open' | 'yes-no';
@@ -21,6 +22,8 @@ export interface TextFeatures {
   readonly negated: boolean;
   /** The intent of the first question (or of the first sentence when none ends in `?`). */
   readonly intent: Intent | undefined;
+  /** The frame of each question, in order (of the first sentence when none ends in `?`); see question-frame.ts. */
+  readonly frames: readonly Frame[];
   /** Quoted spans, lower case, words only: a quote is asked about literally. */
   readonly quotes: readonly string[];
   /** The initials of each run of capitalised words (`search engine optimisation` → `seo`), for acronyms. */
@@ -157,10 +160,16 @@ function unitsOf(text: string, words: readonly string[]): Set<string> {
   return found;
 }
 
-function intentOf(text: string): Intent | undefined {
-  const sentences = text.split(/(?<=[?.!])\s+/);
-  const question = sentences.find((sentence) => sentence.trim().endsWith('?')) ?? sentences[0] ?? '';
-  const words = (question.match(wordPattern) ?? []).map((word) => word.toLowerCase().replace(/’/g, "'"));
+/** The words of each question (sentences ending in `?`), or of the first sentence when none does. */
+function questionsOf(text: string): string[][] {
+  const sentences = text.split(/(?<=[?.!])\s+/).filter((sentence) => sentence.trim() !== '');
+  const questions = sentences.filter((sentence) => sentence.trim().endsWith('?'));
+  return (questions.length > 0 ? questions : sentences.slice(0, 1)).map((question) =>
+    (question.match(wordPattern) ?? []).map((word) => word.toLowerCase().replace(/’/g, "'")),
+  );
+}
+
+function intentOf(words: readonly string[]): Intent | undefined {
   if (words[0] !== undefined && auxiliaries.has(words[0])) return 'yes-no';
   for (let i = 0; i < words.length; i++) {
     const intent = questionWords.get(words[i]!);
@@ -205,6 +214,14 @@ function initialsOf(words: readonly string[]): Set<string> {
   return found;
 }
 
+/**
+ * A function word, contracted ones included: `you've`, `what's`, `isn't`, `won't` are function words (`you`,
+ * `what`, `is`, `wo`) with a clitic, not topic words.
+ */
+function isFunctionWord(word: string): boolean {
+  return functionWords.has(word) || functionWords.has(word.replace(/n't$|'(?:s|ve|ll|re|d|m)$/, ''));
+}
+
 /** Reads the features of one prompt. */
 export function featuresOf(raw: string): TextFeatures {
   const text = plain(raw);
@@ -227,9 +244,10 @@ export function featuresOf(raw: string): TextFeatures {
     if (capital || inner) names.push(stems[at]!.replace(/\./g, ''));
   });
   const numbers = numbersOf(text, words);
+  const questions = questionsOf(text);
   const content = stems.filter(
     (s, at) =>
-      !functionWords.has(words[at]!) &&
+      !isFunctionWord(words[at]!) &&
       !negations.has(words[at]!) &&
       !/^\d/.test(s) &&
       !numberWords.has(words[at]!),
@@ -242,7 +260,8 @@ export function featuresOf(raw: string): TextFeatures {
     numbers,
     units: unitsOf(text, words),
     negated,
-    intent: intentOf(text),
+    intent: intentOf(questions[0] ?? []),
+    frames: questions.map(frameOf),
     initials: initialsOf(words.filter((word) => !functionWords.has(word) || word === 'of')),
     quotes: [...text.matchAll(/"+([^"]+)"+|“([^”]+)”/g)].map((match) =>
       (match[1] ?? match[2]!)
