@@ -2,11 +2,11 @@
 // (METRICS_ENABLED=false), metrics on (the default), and metrics on plus tracing exported over OTLP/HTTP to a
 // local receiver (bench/otlp-sink.mjs), each variant its own gateway process on the same core, in short wrk
 // cells whose order rotates each round so the machine's drift lands on every variant alike; CPU µs per request
-// from /proc. Then WORKERS=2 against WORKERS=1 (req/s; both unpinned, sharing the 2 cores with wrk and the
+// from /proc; new processes every round. Then WORKERS=2 against WORKERS=1 (req/s; both unpinned, sharing the 2 cores with wrk and the
 // fake upstream, as `npm start` on such a machine would).
 //
 // Usage: npm run bench:observability -- [--rounds 6] [--seconds 3] [--warmup 3] [--conc 32]
-//          [--scenarios chat,stream] [--workers-rounds 4] [--out bench/results/observability.md]
+//          [--scenarios chat,stream] [--variants off,on,tracing] [--workers-rounds 4] [--out FILE]
 // Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     conc: { type: 'string', default: '32' },
     scenarios: { type: 'string', default: 'chat,stream' },
     'workers-rounds': { type: 'string', default: '4' },
+    variants: { type: 'string', default: 'off,on,tracing' },
     out: { type: 'string' },
   },
 });
@@ -57,7 +58,8 @@ if (!existsSync(join(harness, 'mock-upstream.mjs'))) fail(`no peer harness at ${
 if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
 if (!existsSync(join(root, 'dist', 'src', 'main.js')))
   fail('no build: run it as npm run bench:observability');
-const tracing = existsSync(join(root, 'bench', 'otlp-sink.mjs'));
+const chosen = args.variants.split(',').filter(Boolean);
+const tracing = chosen.includes('tracing');
 
 const children = [];
 const temporary = [];
@@ -125,7 +127,7 @@ try {
   }
   const variants = [
     { name: 'metrics off', env: { METRICS_ENABLED: 'false' } },
-    { name: 'metrics on', env: {} },
+    ...(chosen.includes('on') ? [{ name: 'metrics on', env: {} }] : []),
     ...(tracing
       ? [
           {
@@ -138,27 +140,41 @@ try {
         ]
       : []),
   ];
-  for (const [index, variant] of variants.entries()) {
-    variant.port = basePort + index;
-    const env = gatewayEnv(variant.port);
-    temporary.push(env.NEXUS_DATA_DIR);
-    variant.pid = startPinned(
-      children,
-      cpu.gateway,
-      'node',
-      [...gatewayNodeFlags, join(root, 'dist', 'src', 'main.js')],
-      { ...env, ...variant.env },
-      baseEnv,
-    ).pid;
-  }
+  // Fresh gateway processes every round: a process carries a bias of its own (its JIT's choices, its heap's
+  // layout) of the size of the differences measured here, so a variant's several processes average it out.
+  const startVariants = async () => {
+    for (const [index, variant] of variants.entries()) {
+      variant.port = basePort + index;
+      const env = gatewayEnv(variant.port);
+      temporary.push(env.NEXUS_DATA_DIR);
+      variant.child = startPinned(
+        children,
+        cpu.gateway,
+        'node',
+        [...gatewayNodeFlags, join(root, 'dist', 'src', 'main.js')],
+        { ...env, ...variant.env },
+        baseEnv,
+      );
+      variant.pid = variant.child.pid;
+    }
+    for (const variant of variants) await waitReady(`http://127.0.0.1:${variant.port}/health`, 300);
+    for (const variant of variants) {
+      for (const scenario of scenarios) cell(variant.port, variant.pid, scenario, Number(args.warmup));
+    }
+  };
+  const stopVariants = async () => {
+    for (const variant of variants) {
+      process.kill(-variant.child.pid, 'SIGKILL');
+      await new Promise((done) =>
+        variant.child.exitCode === null ? variant.child.once('exit', done) : done(),
+      );
+    }
+  };
   await waitReady(`http://127.0.0.1:${mockPort}/health`, 300);
-  for (const variant of variants) await waitReady(`http://127.0.0.1:${variant.port}/health`, 300);
-  for (const variant of variants) {
-    for (const scenario of scenarios) cell(variant.port, variant.pid, scenario, Number(args.warmup));
-  }
   const measuredAt = new Date();
   const results = new Map(variants.map((variant) => [variant.name, new Map(scenarios.map((s) => [s, []]))]));
   for (let round = 0; round < rounds; round++) {
+    await startVariants();
     for (const scenario of scenarios) {
       const order = variants.map((_, index) => variants[(index + round) % variants.length]);
       const row = [];
@@ -169,15 +185,14 @@ try {
       }
       console.error(`round ${round + 1}/${rounds} ${scenario}: ${row.join(', ')}`);
     }
+    await stopVariants();
   }
-  for (const variant of variants)
-    process.kill(-children.find((child) => child.pid === variant.pid).pid, 'SIGKILL');
 
   lines.push(
-    '## Metrics and tracing on against off, same build, one gateway process per variant',
+    '## Metrics and tracing on against off, same build, fresh gateway processes every round',
     '',
-    `${measuredAt.toISOString()}, node ${process.version}, c=${conc}, ${rounds} rounds of ${seconds} s wrk cells per ` +
-      `variant, order rotating each round; ${pinned ? 'wrk, the fake upstream and the OTLP receiver on CPU 0, the gateways on CPU 1' : 'unpinned'}. ` +
+    `${measuredAt.toISOString()}, node ${process.version}, c=${conc}, ${rounds} rounds (each with new processes, warmed ` +
+      `${args.warmup} s) of ${seconds} s wrk cells per variant, order rotating each round; ${pinned ? 'wrk, the fake upstream and the OTLP receiver on CPU 0, the gateways on CPU 1' : 'unpinned'}. ` +
       `Ratios are per round against metrics off (median, 95% bootstrap interval). Load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before.`,
     '',
     '| scenario | variant | req/s | / metrics off (median) | 95% interval | CPU µs/req | CPU µs added |',
