@@ -174,6 +174,14 @@ export class SemanticMatcher {
     this.#index.remove(partition, id);
   }
 
+  /**
+   * Moves every vector now to where its partition's size wants it (exact rows or an HNSW graph), which the index
+   * otherwise does in the background a few milliseconds at a time: for tests and benchmarks.
+   */
+  settle(): void {
+    this.#index.settle();
+  }
+
   /** Forgets every partition whose key starts with `prefix` (a tenant's purge); returns the entries removed. */
   clear(prefix: string): number {
     for (const key of this.#texts.keys()) if (key.startsWith(prefix)) this.#texts.delete(key);
