@@ -6,11 +6,12 @@ export type { Neighbour } from './exact-rows.ts';
 
 /**
  * Entries at which a partition moves to an HNSW graph (`npm run bench:semantic-lookup`, docs/semantic-cache.md).
- * An exact scan of 2,000 vectors of 512 dimensions takes ≈ 1 ms, within the lookup's budget, and is exact; a graph
- * search is faster from a few hundred entries on, but each graph costs a fixed ≈ 2.6 MiB (hnswlib's lock table)
- * and every vector a graph insert (0.3–1.5 ms of background CPU), so small partitions stay exact.
+ * An exact scan of 1,000 vectors of 512 dimensions took 0.7 / 0.9 ms (p50 / p99) on a busy 2-core machine, of
+ * 2,000 1.7 / 3.7 ms, past the lookup's 2 ms budget. A graph search is faster from a few hundred entries on, but
+ * each graph costs a fixed ≈ 2.6 MiB (hnswlib's lock table) and every vector a graph insert (0.3–1.5 ms of
+ * background CPU), so small partitions stay exact.
  */
-export const ANN_THRESHOLD = 2_000;
+export const ANN_THRESHOLD = 1_000;
 
 export interface VectorIndexOptions {
   /** Length of every vector. */
