@@ -42,8 +42,8 @@ const seconds = Number(args.seconds);
 const levels = args.conc.split(',').filter(Boolean).map(Number);
 const scenarios = args.scenarios.split(',').filter(Boolean);
 const harness = process.env.PEER_HARNESS ?? join(root, '..', 'shared', 'bench', 'peer');
-const mockPort = Number(process.env.MOCK_PORT ?? 18091);
-const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18440);
+const mockPort = Number(process.env.MOCK_PORT ?? 18095);
+const basePort = Number(process.env.NEXUS_BENCH_PORT ?? 18470);
 const masterKey = 'nexus-bench-master-key';
 /** Every cell and wait is bounded; this bounds the whole run too (default settings take about 2 minutes). */
 const runLimitMs = 15 * 60_000;
@@ -145,6 +145,19 @@ async function ask(gateway, scenario, expected) {
       `${gateway.mode} ${scenario}: status ${response.status}, x-nexus-cache ${verdict}, not ${expected}`,
     );
   }
+}
+
+/** True when something already answers on `port` (another benchmark's gateway would be measured instead). */
+async function taken(port) {
+  try {
+    await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+for (const port of [mockPort, basePort, basePort + 1]) {
+  if (await taken(port)) fail(`port ${port} is in use (set MOCK_PORT / NEXUS_BENCH_PORT)`);
 }
 
 const loadBefore = loadavg();
