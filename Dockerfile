@@ -10,8 +10,9 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# better-sqlite3 is a native addon: when no prebuilt binary can be downloaded, node-gyp compiles it, which
-# needs python3, make and a C++ compiler. Only the build stages carry them, never the runtime image.
+# better-sqlite3 and hnswlib-node are native addons: node-gyp compiles better-sqlite3 when no prebuilt binary can
+# be downloaded, and hnswlib-node always (it ships none), which needs python3, make and a C++ compiler. Only the
+# build stages carry them, never the runtime image.
 FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CacheKey, CacheKind } from './cache-types.ts';
 
 /**
@@ -39,12 +39,7 @@ export const fieldsOutsideKey: ReadonlySet<string> = new Set([
  * as `JSON.stringify` does.
  */
 export function canonicalRequest(body: Readonly<Record<string, unknown>>): string {
-  const kept: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(body)) {
-    if (fieldsOutsideKey.has(name) || value === null || value === undefined) continue;
-    kept[name] = value;
-  }
-  return canonicalJson(kept);
+  return canonicalObject(body, true);
 }
 
 /** JSON text of `value` with object keys sorted recursively; array order kept. */
@@ -53,14 +48,26 @@ export function canonicalJson(value: unknown): string {
     // JSON.stringify maps a non-finite number to null and leaves undefined out, as the wire would.
     return JSON.stringify(value) ?? 'null';
   }
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
+  if (!Array.isArray(value)) return canonicalObject(value as Readonly<Record<string, unknown>>, false);
+  // Built with += rather than map/join: this runs on every cacheable request, hits included.
+  let text = '[';
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    text += `${i === 0 ? '' : ','}${item === undefined ? 'null' : canonicalJson(item)}`;
   }
-  const record = value as Record<string, unknown>;
-  const names = Object.keys(record)
-    .filter((name) => record[name] !== undefined)
-    .sort();
-  return `{${names.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name])}`).join(',')}}`;
+  return `${text}]`;
+}
+
+/** An object's canonical JSON; at the top of a request, without the fields outside the key and nulls. */
+function canonicalObject(record: Readonly<Record<string, unknown>>, request: boolean): string {
+  const names = Object.keys(record).sort();
+  let text = '{';
+  for (const name of names) {
+    const value = record[name];
+    if (value === undefined || (request && (value === null || fieldsOutsideKey.has(name)))) continue;
+    text += `${text.length === 1 ? '' : ','}${JSON.stringify(name)}:${canonicalJson(value)}`;
+  }
+  return `${text}}`;
 }
 
 /** What identifies one exact-cache entry. */
@@ -78,11 +85,8 @@ export interface CacheKeyInput {
 export function cacheKey(input: CacheKeyInput): CacheKey {
   // A JSON array header keeps the parts apart: no choice of tenant or model text can shift a boundary.
   const header = JSON.stringify([cacheKeyVersion, input.tenant, input.kind, input.model]);
-  const digest = createHash('sha256')
-    .update(header)
-    .update('\n')
-    .update(canonicalRequest(input.body))
-    .digest('hex');
+  // One-shot hash: a third of createHash().update().digest()'s time for a request-sized input.
+  const digest = hash('sha256', `${header}\n${canonicalRequest(input.body)}`, 'hex');
   return { tenant: input.tenant, digest };
 }
 

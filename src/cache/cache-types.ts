@@ -100,7 +100,10 @@ export interface CacheEntrySummary {
  * (the Redis store fails open); `purge` and `list` are admin operations and may reject.
  */
 export interface CacheStore {
-  /** The entry stored under `key`, if it is there, unexpired, and belongs to `key.tenant`. */
+  /**
+   * The entry stored under `key`, if it is there, unexpired, and belongs to `key.tenant`. It may be shared with
+   * other hits and frozen (the in-process store's): read it, never change it.
+   */
   get(key: CacheKey): Promise<CachedEntry | undefined>;
   /** Stores `entry` under `key` for `ttlSeconds`; an entry whose tenant differs from the key's is refused. */
   set(key: CacheKey, entry: CachedEntry, ttlSeconds: number): Promise<void>;

@@ -36,15 +36,20 @@ function key(tenant: string, prompt: string): CacheKey {
 const size = (value: CachedEntry) => Buffer.byteLength(JSON.stringify(value));
 
 describe('memory cache store', () => {
-  it('returns what was stored, as a fresh object each time', async () => {
+  it('returns what was stored, as a frozen copy: neither the request that stored it nor a hit can change it', async () => {
     const store = new MemoryCacheStore();
     const k = key('t1', 'tea');
     const stored = entry('t1', 'Boil water.');
     await store.set(k, stored, 60);
+    const message = (answer: CachedEntry | undefined) =>
+      (answer?.kind === 'chat' ? answer.body : undefined)!.choices[0]!.message;
+    message(stored).content = 'changed by the request that stored it';
     const first = await store.get(k);
-    assert.deepEqual(first, stored);
-    assert.notEqual(first, stored);
-    assert.notEqual(await store.get(k), first);
+    assert.deepEqual(first, entry('t1', 'Boil water.'));
+    assert.throws(() => {
+      message(first).content = 'changed by a hit';
+    }, TypeError);
+    assert.deepEqual(await store.get(k), entry('t1', 'Boil water.'));
     assert.equal(await store.get(key('t1', 'coffee')), undefined);
   });
 

@@ -18,7 +18,10 @@ export interface SemanticSettings {
   readonly secondStage: boolean;
   /** Nearest stored prompts checked, best first, until one passes the second stage. */
   readonly candidates: number;
-  /** Entries kept per partition (one linear scan per lookup: ≈ 1–2 ms per 2,000 entries). */
+  /**
+   * Entries kept per partition: exact search up to 1,000, an HNSW graph past it (≈ 1 ms per lookup at 100,000;
+   * `vector-index.ts`), so one partition may use the whole `maxEntries`.
+   */
   readonly maxEntriesPerPartition: number;
   /** Entries kept in all partitions together (512 dimensions × 4 bytes ≈ 2 KiB each). */
   readonly maxEntries: number;
@@ -33,7 +36,7 @@ export const SEMANTIC_DEFAULTS: SemanticSettings = Object.freeze({
   maxSwappedWords: 1,
   secondStage: true,
   candidates: 3,
-  maxEntriesPerPartition: 2_000,
+  maxEntriesPerPartition: 50_000,
   maxEntries: 50_000,
   maxTextChars: 2_000,
 });
@@ -172,6 +175,14 @@ export class SemanticMatcher {
   forget(partition: string, id: string): void {
     this.#texts.delete(entryKey(partition, id));
     this.#index.remove(partition, id);
+  }
+
+  /**
+   * Moves every vector now to where its partition's size wants it (exact rows or an HNSW graph), which the index
+   * otherwise does in the background a few milliseconds at a time: for tests and benchmarks.
+   */
+  settle(): void {
+    this.#index.settle();
   }
 
   /** Forgets every partition whose key starts with `prefix` (a tenant's purge); returns the entries removed. */
