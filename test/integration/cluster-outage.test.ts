@@ -163,6 +163,12 @@ describe('three replicas through a Redis outage and a PostgreSQL restart', { tim
     assert.ok(ok(flowed), `every flowing request was served: ${JSON.stringify(tally(flowed))}`);
     assert.ok(recoveredAfter.every(Number.isFinite), 'every replica serves the budget key again');
     assert.equal(tally(shared)['200'], 5, 'after recovery the replicas share one count again');
+    // Log lines reach stdout in batches at most 250 ms old: wait for the recovery's before counting.
+    await waitFor(
+      async () => replicas.every((replica) => logLines(replica, 'redis is back').length > 0),
+      'every replica logged the recovery',
+      5_000,
+    );
     for (const replica of replicas) {
       assert.equal(logLines(replica, 'redis unavailable').length, 1, 'one report per outage');
       assert.equal(logLines(replica, 'redis is back').length, 1);
