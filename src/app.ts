@@ -113,7 +113,7 @@ export function createApp(options: AppOptions = {}): App {
       tenancy,
       metrics,
       jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt),
-      traced: tracing !== undefined,
+      traced: tracing === undefined ? undefined : ioStages(config),
     }),
     services: { current: undefined },
     tracing: { current: undefined },
@@ -262,4 +262,21 @@ function gaugeSources(gateway: Gateway): GaugeSources {
       }
     },
   };
+}
+
+/**
+ * The stages that do I/O with this configuration, which get spans of their own when tracing is on: dispatch
+ * always (the upstream calls); identify when JWTs are checked against a JWKS it fetches; admit when limits are
+ * counted on Redis; the cache when its answers live on Redis or the semantic cache embeds prompts (on its worker
+ * thread or through a provider). A stage working in memory gets no span: it would cost more than it shows.
+ */
+function ioStages(config: Config): ReadonlySet<string> {
+  const stages = new Set(['dispatch']);
+  if (config.auth.jwt?.jwksUrl !== undefined) stages.add('identify');
+  if (config.redis.url !== undefined) stages.add('admit');
+  const cache = config.cache;
+  const shared = cache.store === 'redis' || (cache.store === 'auto' && config.redis.url !== undefined);
+  const semantic = cache.semantic.enabled || Object.values(cache.routes).includes('semantic');
+  if (cache.enabled && (shared || semantic)) stages.add('cache');
+  return stages;
 }

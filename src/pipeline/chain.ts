@@ -45,12 +45,15 @@ export function createPipelineStages(
     readonly metrics?: GatewayMetrics | undefined;
     /** Verifies JSON Web Tokens when `auth.jwt` is configured. */
     readonly jwt?: JwtVerifier | undefined;
-    /** Tracing is on: the stages that do I/O get spans of their own (`trace-stage.ts`); off, nothing changes. */
-    readonly traced?: boolean | undefined;
+    /**
+     * Tracing is on: the stages named here (those that do I/O in this configuration) get spans of their own
+     * (`trace-stage.ts`); off (undefined), nothing changes.
+     */
+    readonly traced?: ReadonlySet<string> | undefined;
   },
 ): PipelineStages {
   const traced = (name: string, stage: Stage<GatewayRequest>) =>
-    options.traced === true ? traceStage(name, stage) : stage;
+    options.traced?.has(name) === true ? traceStage(name, stage) : stage;
   return {
     log: createLogStage(options.log, options.tenancy, options.metrics),
     identify: traced('identify', createIdentifyStage(options.masterKey, options.tenancy, options.jwt)),

@@ -21,10 +21,12 @@ import {
   startOtlpReceiver,
   statusCode,
 } from '../support/otlp-receiver.ts';
+import { redisUrl, requireService } from '../support/services.ts';
 
 const limits = { timeout: 20_000 };
 const messages = [{ role: 'user' as const, content: 'tell me something' }];
-const stageNames = ['admit', 'cache', 'dispatch', 'identify'];
+/** The stages that do I/O on an embedded gateway (keys, limits and cache in memory): dispatch alone. */
+const stageNames = ['dispatch'];
 
 /** The spans of one request's trace, found by the request id on its server span. */
 interface RequestTree {
@@ -128,7 +130,7 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
   }
 
   test(
-    'a request is one trace: its server span, a span per I/O stage, a client span per attempt, its context upstream',
+    'a request is one trace: its server span, a span per stage doing I/O, a client span per attempt, its context upstream',
     limits,
     async () => {
       const gateway = await start(traced());
@@ -204,6 +206,29 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     },
   );
 
+  test('on Redis, admission and the cache do I/O and get spans of their own', limits, async (context) => {
+    if (!(await requireService(context, 'Redis', redisUrl, 'redis-server --daemonize yes'))) return;
+    const gateway = await start({
+      ...traced(),
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: `nexus-tracing-${randomUUID()}:`,
+      CACHE_ENABLED: 'true',
+    });
+    const requestId = `trace-${randomUUID()}`;
+    const reply = await postJson(
+      `${gateway.origin}/v1/chat/completions`,
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `on redis ${randomUUID()}` }] },
+      { 'x-request-id': requestId },
+    );
+    assert.equal(reply.status, 200);
+    await closed(gateway);
+    const tree = treeOf(receiver, requestId);
+    assert.deepEqual([...tree.stages.keys()].sort(), ['admit', 'cache', 'dispatch']);
+    for (const stage of tree.stages.values())
+      assert.equal(stage.parentSpanId, tree.server.spanId, stage.name);
+    assert.equal(tree.attempts.length, 1);
+    assert.equal(tree.attempts[0]!.parentSpanId, tree.stages.get('dispatch')!.spanId);
+  });
   test(
     "a client's traceparent is the server span's parent, and its tracestate reaches the upstream",
     limits,
