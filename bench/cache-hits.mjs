@@ -11,11 +11,12 @@
 // (only one has traffic at a time). Traffic goes only to 127.0.0.1; every cell is bounded; it stops everything it
 // started.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  benchRun,
   cpu,
   cpuSeconds,
   gatewayNodeFlags,
@@ -49,35 +50,13 @@ const masterKey = 'nexus-bench-master-key';
 const runLimitMs = 15 * 60_000;
 const startedAt = Date.now();
 
-function fail(message) {
-  console.error(`bench:cache: ${message}`);
-  process.exit(1);
-}
-if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
-  fail(`the peer harness's fake upstream is not at ${harness} (set PEER_HARNESS)`);
-}
-if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
-if (!existsSync(join(root, 'dist', 'src', 'main.js'))) fail('no build: run it as npm run bench:cache');
+const { fail, children, temporary, stopChildren } = benchRun('bench:cache', { root, harness });
 
 /** The harness's request; the stream scenario asks another question, so its entry is stored from a stream. */
 function body(scenario) {
   const text = harnessBody(scenario === 'stream');
   return scenario === 'stream' ? text.replace('network proxies.', 'network proxies, streamed.') : text;
 }
-
-const children = [];
-const temporary = [];
-function stopChildren() {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }
-  children.length = 0;
-  for (const path of temporary) rmSync(path, { recursive: true, force: true });
-}
-process.on('exit', stopChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 const scripts = mkdtempSync(join(tmpdir(), 'nexus-bench-cache-wrk-'));
 temporary.push(scripts);

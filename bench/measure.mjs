@@ -2,7 +2,8 @@
 // 2-core machine, readiness, a process's CPU time, the harness's request bodies, and medians with a bootstrap
 // interval. Every helper is bounded in time; traffic goes only to 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * Node's flags for a gateway, as `npm start` runs it (package.json): a 32 MB young generation, which halves how
@@ -66,8 +67,8 @@ export function median(values) {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-/** Deterministic PRNG (mulberry32), so the interval is the same for the same measurements. */
-function random(seed) {
+/** Deterministic PRNG (mulberry32): the same seed, the same numbers (bootstrap resamples, synthetic vectors). */
+export function random(seed) {
   let state = seed;
   return () => {
     state = (state + 0x6d2b79f5) | 0;
@@ -127,4 +128,35 @@ export function wrkCell({ port, pid, script, conc, duration, loadCore = pinned ?
     rps: requests / (micros / 1e6),
     cpuUs: pid === undefined ? undefined : ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests,
   };
+}
+
+/**
+ * What every wrk benchmark starts with: it stops with `name: message` when the peer harness's fake upstream,
+ * wrk or the build is missing, and it keeps the process groups it starts (`children`) and the temporary paths
+ * (`temporary`), which `stopChildren` kills and removes, also at exit and on SIGINT/SIGTERM.
+ */
+export function benchRun(name, { root, harness }) {
+  const fail = (message) => {
+    console.error(`${name}: ${message}`);
+    process.exit(1);
+  };
+  if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
+    fail(`the peer harness's fake upstream is not at ${harness} (set PEER_HARNESS)`);
+  }
+  if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
+  if (!existsSync(join(root, 'dist', 'src', 'main.js'))) fail(`no build: run it as npm run ${name}`);
+  const children = [];
+  const temporary = [];
+  const stopChildren = () => {
+    for (const child of children) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    }
+    children.length = 0;
+    for (const path of temporary) rmSync(path, { recursive: true, force: true });
+  };
+  process.on('exit', stopChildren);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+  return { fail, children, temporary, stopChildren };
 }

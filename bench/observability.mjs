@@ -1,19 +1,9 @@
-// What observability costs: the same build answering the harness's chat and stream requests with metrics off
-// (METRICS_ENABLED=false), metrics on (the default), and metrics on plus tracing exported over OTLP/HTTP to a
-// local receiver (bench/otlp-sink.mjs), each variant its own gateway process on the same core, in short wrk
-// cells whose order rotates each round so the machine's drift lands on every variant alike; CPU µs per request
-// from /proc; new processes every round. Then WORKERS=2 against WORKERS=1 (req/s; both unpinned, sharing the 2 cores with wrk and the
-// fake upstream, as `npm start` on such a machine would).
-//
-// Usage: npm run bench:observability -- [--rounds 6] [--seconds 3] [--warmup 3] [--conc 32]
-//          [--scenarios chat,stream] [--variants off,on,tracing] [--workers-rounds 4] [--out FILE]
-// Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  benchRun,
   bootstrapInterval,
   cpu,
   gatewayNodeFlags,
@@ -50,30 +40,9 @@ const masterKey = 'nexus-bench-master-key';
 const runLimitMs = 20 * 60_000;
 const startedAt = Date.now();
 
-function fail(message) {
-  console.error(`bench:observability: ${message}`);
-  process.exit(1);
-}
-if (!existsSync(join(harness, 'mock-upstream.mjs'))) fail(`no peer harness at ${harness} (set PEER_HARNESS)`);
-if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
-if (!existsSync(join(root, 'dist', 'src', 'main.js')))
-  fail('no build: run it as npm run bench:observability');
+const { fail, children, temporary, stopChildren } = benchRun('bench:observability', { root, harness });
 const chosen = args.variants.split(',').filter(Boolean);
 const tracing = chosen.includes('tracing');
-
-const children = [];
-const temporary = [];
-function stopChildren() {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }
-  children.length = 0;
-  for (const path of temporary) rmSync(path, { recursive: true, force: true });
-}
-process.on('exit', stopChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 const scripts = mkdtempSync(join(tmpdir(), 'nexus-bench-observability-'));
 temporary.push(scripts);

@@ -1,23 +1,11 @@
-// What tenancy costs: the same build and the same gateway process, answering a tenant key (its key, project and
-// org each with request, token and USD limits, so every counter is checked, reserved and settled) against the
-// master key (no admission), in short alternating wrk cells (on, off, then off, on, ...) so that the machine's
-// drift lands on both alike. Twice: embedded (SQLite, limits in process) and on Redis + PostgreSQL (the servers
-// on this machine, in a fresh schema and key prefix, removed afterwards). The usage ledger records every proxied
-// request whichever key asked, so it runs in both columns; its own cost is measured apart, as the CPU time of
-// the store's batch insert per record (in this process, and in the PostgreSQL backend that runs it).
-//
-// Usage: npm run bench:tenancy -- [--rounds 6] [--seconds 3] [--warmup 3] [--conc 32] [--scenarios chat,stream]
-//                                 [--backends embedded,cluster] [--records 10000] [--out bench/results/tenancy.md]
-// Pinned like bench/ab.mjs on a 2-core machine: wrk and the fake upstream on CPU 0, the gateways on CPU 1.
-// Traffic goes only to 127.0.0.1; every cell is bounded in time; it stops everything it started.
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  benchRun,
   bootstrapInterval,
   cpu,
   cpuSeconds,
@@ -58,16 +46,7 @@ const masterKey = 'nexus-bench-master-key';
 const runLimitMs = 20 * 60_000;
 const startedAt = Date.now();
 
-function fail(message) {
-  console.error(`bench:tenancy: ${message}`);
-  process.exit(1);
-}
-
-if (!existsSync(join(harness, 'mock-upstream.mjs'))) {
-  fail(`the peer harness's fake upstream is not at ${harness} (set PEER_HARNESS)`);
-}
-if (spawnSync('wrk', ['-v']).error !== undefined) fail('wrk is not installed (apt-get install wrk)');
-if (!existsSync(join(root, 'dist', 'src', 'main.js'))) fail('no build: run it as npm run bench:tenancy');
+const { fail, children, temporary, stopChildren } = benchRun('bench:tenancy', { root, harness });
 
 const dist = (path) => import(pathToFileURL(join(root, 'dist', 'src', path)).href);
 const { openStore } = await dist('store/sql/create-store.js');
@@ -77,21 +56,6 @@ const { UsageRepository } = await dist('store/sql/usage-repository.js');
 const { sql } = await import('kysely');
 const { default: pg } = await import('pg');
 const { Redis } = await import('ioredis');
-
-const children = [];
-const temporary = [];
-const cleanups = [];
-function stopChildren() {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }
-  children.length = 0;
-  for (const path of temporary) rmSync(path, { recursive: true, force: true });
-}
-process.on('exit', stopChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 async function reachable(url) {
   const { hostname, port } = new URL(url);

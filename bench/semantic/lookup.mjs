@@ -25,6 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { random } from '../measure.mjs';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..', '..');
 const { values: args } = parseArgs({
@@ -61,16 +62,6 @@ const { HnswGraph, HNSW_DEFAULTS } = await dist('cache/semantic/hnsw-graph.js');
 const { SEMANTIC_DEFAULTS, SemanticMatcher } = await dist('cache/semantic/semantic-matcher.js');
 const { WorkerEmbedder } = await dist('cache/semantic/worker-embedder.js');
 
-/** Deterministic PRNG (mulberry32). */
-function random(seed) {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const next = random(15);
 const gaussian = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
 function unit(vector) {

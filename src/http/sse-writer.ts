@@ -82,12 +82,6 @@ export async function writeSse<B>(
     response.writeHead(200, sseHeaders);
   };
   try {
-    await writeBatches();
-  } finally {
-    if (started) exchange.state.activeStreams--;
-  }
-
-  async function writeBatches(): Promise<void> {
     try {
       for await (const batch of stream) {
         if (ended) continue;
@@ -114,6 +108,8 @@ export async function writeSse<B>(
     if (ended) return;
     if (!started) start();
     response.end(framing.end);
+  } finally {
+    if (started) exchange.state.activeStreams--;
   }
 }
 
