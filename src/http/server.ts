@@ -12,6 +12,7 @@ import { NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import { plainChain, proxyChain } from '../pipeline/chain.ts';
 import { compose } from '../pipeline/compose.ts';
 import { ClientClosedError, createAnswerErrors } from './answer-errors.ts';
+import { RequestDeadlines } from './deadlines.ts';
 import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.ts';
 import { documentationRoutes } from './openapi/docs-routes.ts';
 import { drainAndSend } from './respond.ts';
@@ -72,11 +73,13 @@ export function createHttpServer(gateway: Gateway): Server {
   const cors = corsPolicy(gateway.config.server.corsOrigins);
   const metrics = gateway.metrics;
 
-  // Node's own requestTimeout would cut long streams; the per-request deadline below bounds them instead.
+  // Node's own requestTimeout would cut long streams; the per-request deadline (`RequestDeadlines`) bounds them instead.
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
     void handle(request, response);
   });
   server.on('clientError', answerMalformedRequest);
+  const deadlines = new RequestDeadlines(gateway.config.upstream.requestTimeoutMs);
+  server.on('close', () => deadlines.stop());
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const receivedAt = performance.now();
@@ -122,10 +125,7 @@ export function createHttpServer(gateway: Gateway): Server {
     // The request's signal: an EventEmitter-based AttemptAbort without a parent, not an AbortController, whose
     // EventTarget signal costs several microseconds to create and to add or remove each listener on.
     const controller = new AttemptAbort();
-    const deadline = setTimeout(
-      () => controller.abort(new NexusError('upstream_timeout', 'The request exceeded its time limit.')),
-      gateway.config.upstream.requestTimeoutMs,
-    );
+    deadlines.track(controller);
     const onClose = () => {
       if (!response.writableFinished) controller.abort(new ClientClosedError('client closed the connection'));
     };
@@ -159,7 +159,7 @@ export function createHttpServer(gateway: Gateway): Server {
       gateway.log.error({ requestId, err: error }, 'unhandled error while answering');
       response.destroy();
     } finally {
-      clearTimeout(deadline);
+      deadlines.settle(controller);
       gateway.state.inFlight--;
       metrics?.request(method, route.path, response.statusCode, (performance.now() - receivedAt) / 1000);
       const trace = exchange.trace;

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { NexusError } from '../core/errors.ts';
-import { keyPrefix } from '../tenancy/api-key.ts';
+import { digestsEqual, hashApiKey, keyPrefix, presentedKeyHash } from '../tenancy/api-key.ts';
 import { JwtVerifier, type TokenIdentity, TokenRefused, TokenUnverifiable } from '../tenancy/jwt-verifier.ts';
 import type { Stage } from './compose.ts';
 import type { GatewayRequest, Principal, RequestHeaders } from './request.ts';
@@ -13,7 +13,7 @@ const open: Principal = { kind: 'open' };
  * The identify stage: who is asking. A key comes as `Authorization: Bearer <key>` or `X-API-Key` (Anthropic
  * clients send the latter). A tenant key (`nk-…`) is looked up in memory (tenancy/key-directory.ts: a revoked,
  * expired or unknown one is a 401, with or without a master key); the master key (`NEXUS_MASTER_KEY`) is
- * compared as SHA-256 digests in constant time. Without a master key Nexus serves loopback only (app.ts), and
+ * compared as SHA-256 digests in constant time (a presented secret's digest is remembered: `presentedKeyHash`). Without a master key Nexus serves loopback only (app.ts), and
  * a caller without a tenant key is the operator. With `auth.jwt`, a bearer token shaped like a JWT is verified
  * instead (`tokenPrincipal`). Runs before the body is read, so an unauthenticated client never makes Nexus read
  * a large body.
@@ -23,7 +23,7 @@ export function createIdentifyStage(
   tenancy: TenancyServices,
   jwt?: JwtVerifier,
 ): Stage<GatewayRequest> {
-  const expected = masterKey === undefined ? undefined : digest(masterKey);
+  const expected = masterKey === undefined ? undefined : hashApiKey(masterKey);
   return async function identify(request, next) {
     const offered = offeredKey(request.headers);
     request.principal =
@@ -77,7 +77,7 @@ async function tokenPrincipal(jwt: JwtVerifier, token: string, tenancy: TenancyS
 /** The principal of a presented key; throws `invalid_api_key` (401) when the key is wrong or required. */
 export function identifyPrincipal(
   offered: string | undefined,
-  expected: Buffer | undefined,
+  expected: string | undefined,
   tenancy: TenancyServices,
 ): Principal {
   if (offered?.startsWith(keyPrefix) && tenancy.keys !== undefined) {
@@ -88,7 +88,8 @@ export function identifyPrincipal(
     );
   }
   if (expected === undefined) return open;
-  if (offered !== undefined && offered !== '' && timingSafeEqual(digest(offered), expected)) return master;
+  if (offered !== undefined && offered !== '' && digestsEqual(presentedKeyHash(offered), expected))
+    return master;
   throw invalidKey('Missing or invalid API key. Send it as Authorization: Bearer <key> or X-API-Key.');
 }
 

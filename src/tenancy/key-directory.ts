@@ -1,5 +1,5 @@
 import type { Scope } from '../limits/limit-types.ts';
-import { digestsEqual, hashApiKey, keyPrefix } from './api-key.ts';
+import { digestsEqual, keyPrefix, presentedKeyHash } from './api-key.ts';
 import type { ProviderKeys } from './provider-key-cipher.ts';
 
 /** One active tenant key as the gateway holds it in memory: who it belongs to and what bounds it. */
@@ -119,7 +119,7 @@ export class KeyDirectory {
   /** The principal for a presented key; never touches the database. */
   lookup(presented: string): KeyLookup {
     if (!presented.startsWith(keyPrefix)) return { kind: 'unknown' };
-    const hash = hashApiKey(presented);
+    const hash = presentedKeyHash(presented);
     const found = this.#byHash.get(hash);
     if (found === undefined || !digestsEqual(found.keyHash, hash)) return { kind: 'unknown' };
     if (found.expiresAt !== null && found.expiresAt <= this.#now()) return { kind: 'expired' };

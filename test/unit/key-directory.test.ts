@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { displayPrefix, generateApiKey, hashApiKey } from '../../src/tenancy/api-key.ts';
+import {
+  digestsEqual,
+  displayPrefix,
+  generateApiKey,
+  hashApiKey,
+  presentedKeyHash,
+} from '../../src/tenancy/api-key.ts';
 import { KeyDirectory, type KeyPrincipal, type KeySource } from '../../src/tenancy/key-directory.ts';
 
 function principal(key: string, overrides: Partial<KeyPrincipal> = {}): KeyPrincipal {
@@ -92,5 +99,29 @@ describe('tenant keys', () => {
     } finally {
       directory.stop();
     }
+  });
+});
+
+describe('presented keys', () => {
+  it("are hashed as stored keys are, SHA-256 in hex, whether remembered or not (past the memo's bound too)", () => {
+    const keys = Array.from({ length: 5_000 }, () => generateApiKey());
+    for (const round of [1, 2]) {
+      for (const key of keys) {
+        const expected = createHash('sha256').update(key, 'utf8').digest('hex');
+        assert.equal(presentedKeyHash(key), expected, `round ${round}`);
+        assert.equal(hashApiKey(key), expected);
+      }
+    }
+  });
+
+  it('compare digests by every character: equal only when the whole digest is', () => {
+    const digest = hashApiKey(generateApiKey());
+    const flip = (at: number) =>
+      `${digest.slice(0, at)}${digest[at] === '0' ? '1' : '0'}${digest.slice(at + 1)}`;
+    assert.equal(digestsEqual(digest, `${digest}`), true);
+    assert.equal(digestsEqual(digest, flip(0)), false);
+    assert.equal(digestsEqual(digest, flip(digest.length - 1)), false);
+    assert.equal(digestsEqual(digest, digest.slice(1)), false);
+    assert.equal(digestsEqual('', ''), true);
   });
 });
