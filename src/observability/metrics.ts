@@ -1,4 +1,11 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  Registry,
+} from 'prom-client';
 import { askPrimary, offerToPrimary } from './cluster-metrics.ts';
 
 /**
@@ -64,27 +71,63 @@ export class BoundedLabel {
   }
 }
 
+/**
+ * A prom-client Counter fed from the request path through a Map: an increment adds to the entry of its label
+ * values (one string key: no sorting, hashing or validation), and prom-client receives the sums when the
+ * counter is read (its `collect`, which runs before every scrape and every cluster aggregation), so what
+ * `/metrics` shows is exact. prom-client's own `inc` sorts, hashes and validates the labels on every call,
+ * which, several times per request, cost 2-3 µs of each request (measured: 0.1-0.4 µs a call). The label
+ * sets are the bounded ones every label here has, so the Map is bounded too.
+ */
+class DeferredCounter<L extends string> {
+  readonly #labelNames: readonly L[];
+  readonly #pending = new Map<string, { readonly labels: Record<L, string>; value: number }>();
+
+  constructor(configuration: CounterConfiguration<L> & { readonly labelNames?: readonly L[] }) {
+    this.#labelNames = configuration.labelNames ?? [];
+    const pending = this.#pending;
+    new Counter<L>({
+      ...configuration,
+      collect() {
+        for (const entry of pending.values()) {
+          if (entry.value === 0) continue;
+          this.inc(entry.labels, entry.value);
+          entry.value = 0;
+        }
+      },
+    });
+  }
+
+  inc(labels: Record<L, string>, value = 1): void {
+    let key = '';
+    for (const name of this.#labelNames) key += `${labels[name]}\u0000`;
+    const entry = this.#pending.get(key);
+    if (entry !== undefined) entry.value += value;
+    else this.#pending.set(key, { labels, value });
+  }
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly models: BoundedLabel;
-  readonly #requests: Counter<'method' | 'route' | 'status_class'>;
+  readonly #requests: DeferredCounter<'method' | 'route' | 'status_class'>;
   readonly #duration: Histogram<'method' | 'route' | 'status_class'>;
-  readonly #tokens: Counter<'provider' | 'model' | 'type'>;
-  readonly #costs: Counter<'provider' | 'model'>;
-  readonly #cacheHits: Counter<'kind'>;
-  readonly #cacheRequests: Counter<'result'>;
-  readonly #cacheSavings: Counter;
-  readonly #providerErrors: Counter<'provider' | 'model' | 'code'>;
+  readonly #tokens: DeferredCounter<'provider' | 'model' | 'type'>;
+  readonly #costs: DeferredCounter<'provider' | 'model'>;
+  readonly #cacheHits: DeferredCounter<'kind'>;
+  readonly #cacheRequests: DeferredCounter<'result'>;
+  readonly #cacheSavings: DeferredCounter<never>;
+  readonly #providerErrors: DeferredCounter<'provider' | 'model' | 'code'>;
   readonly #ttft: Histogram<'provider' | 'model'>;
-  readonly #attempts: Counter<'provider' | 'model' | 'verdict'>;
-  readonly #limitDecisions: Counter<'decision' | 'limit'>;
+  readonly #attempts: DeferredCounter<'provider' | 'model' | 'verdict'>;
+  readonly #limitDecisions: DeferredCounter<'decision' | 'limit'>;
   #sources: GaugeSources | undefined;
   #clustered = false;
 
   constructor(options: MetricsOptions) {
     this.models = new BoundedLabel(options.knownModels, options.extraModels ?? 100);
     const registers = [this.registry];
-    this.#requests = new Counter({
+    this.#requests = new DeferredCounter({
       name: 'http_requests_total',
       help: 'HTTP requests answered, by route pattern, method and status class.',
       labelNames: ['method', 'route', 'status_class'],
@@ -97,36 +140,36 @@ export class GatewayMetrics {
       buckets: durationBuckets,
       registers,
     });
-    this.#tokens = new Counter({
+    this.#tokens = new DeferredCounter({
       name: 'llm_tokens_total',
       help: 'Tokens the upstreams reported, by type (prompt includes cached_read and cache_write).',
       labelNames: ['provider', 'model', 'type'],
       registers,
     });
-    this.#costs = new Counter({
+    this.#costs = new DeferredCounter({
       name: 'llm_costs_total',
       help: 'USD spent upstream, priced from reported usage and catalogue prices.',
       labelNames: ['provider', 'model'],
       registers,
     });
-    this.#cacheHits = new Counter({
+    this.#cacheHits = new DeferredCounter({
       name: 'cache_hit_total',
       help: 'Requests answered from the response cache (coalesced followers included), by kind.',
       labelNames: ['kind'],
       registers,
     });
-    this.#cacheRequests = new Counter({
+    this.#cacheRequests = new DeferredCounter({
       name: 'cache_requests_total',
       help: 'Cacheable requests by the cache verdict.',
       labelNames: ['result'],
       registers,
     });
-    this.#cacheSavings = new Counter({
+    this.#cacheSavings = new DeferredCounter({
       name: 'cache_savings_usd_total',
       help: 'USD the cache saved: what the cached answers cost when they were made.',
       registers,
     });
-    this.#providerErrors = new Counter({
+    this.#providerErrors = new DeferredCounter({
       name: 'provider_errors_total',
       help: 'Upstream attempts that failed, by provider, model and Nexus error code.',
       labelNames: ['provider', 'model', 'code'],
@@ -139,13 +182,13 @@ export class GatewayMetrics {
       buckets: ttftBuckets,
       registers,
     });
-    this.#attempts = new Counter({
+    this.#attempts = new DeferredCounter({
       name: 'llm_upstream_attempts_total',
       help: 'Upstream attempts (retries, failovers, hedges, continuations) by verdict.',
       labelNames: ['provider', 'model', 'verdict'],
       registers,
     });
-    this.#limitDecisions = new Counter({
+    this.#limitDecisions = new DeferredCounter({
       name: 'nexus_limit_decisions_total',
       help: 'Admissions of tenant-key requests: admitted, or refused by the named limit.',
       labelNames: ['decision', 'limit'],
@@ -238,7 +281,7 @@ export class GatewayMetrics {
     this.#cacheRequests.inc({ result });
     if (result === 'hit') this.#cacheHits.inc({ kind: 'exact' });
     else if (result === 'hit_semantic') this.#cacheHits.inc({ kind: 'semantic' });
-    if (savingsUsd > 0) this.#cacheSavings.inc(savingsUsd);
+    if (savingsUsd > 0) this.#cacheSavings.inc({}, savingsUsd);
   }
 
   limitDecision(decision: LimitDecisionLabel, limit: string): void {
