@@ -146,7 +146,11 @@ describe('second-stage check', () => {
     const nouns = analyzeMatch('What jobs do history majors get?', 'What jobs do biology majors get?');
     assert.deepEqual([nouns.onlyQuery, nouns.onlyCandidate, nouns.verbs], [['history'], ['biology'], false]);
     const years = analyzeMatch('Who won the cup in 2014?', 'Who won the cup in 2018?');
-    assert.equal(years.rejection?.reason, 'numbers', 'an outright rule is reported whatever the topic words say');
+    assert.equal(
+      years.rejection?.reason,
+      'numbers',
+      'an outright rule is reported whatever the topic words say',
+    );
     const added = analyzeMatch('How do I clean a leather sofa?', 'How do I clean a sofa?');
     assert.deepEqual([added.onlyQuery, added.onlyCandidate], [['leather'], []]);
     for (const [query, candidate] of [

@@ -167,12 +167,17 @@ export interface MatchAnalysis {
 export function analyzeMatch(queryText: string, candidateText: string): MatchAnalysis {
   const query = featuresOf(queryText);
   const candidate = featuresOf(candidateText);
+  return { query, candidate, rejection: outright(query, candidate), ...topicWordsApart(query, candidate) };
+}
+
+/** The topic words each side lacks (light words forgiven), and whether all of them stand in a verb's place. */
+function topicWordsApart(query: TextFeatures, candidate: TextFeatures) {
   const onlyQuery = unmatched(query.content, candidate).filter((word) => !light(word));
   const onlyCandidate = unmatched(candidate.content, query).filter((word) => !light(word));
   const verbs =
     onlyQuery.every((word) => inVerbFrame(query, word)) &&
     onlyCandidate.every((word) => inVerbFrame(candidate, word));
-  return { query, candidate, rejection: outright(query, candidate), onlyQuery, onlyCandidate, verbs };
+  return { onlyQuery, onlyCandidate, verbs };
 }
 
 /** The first rule that rejects a pair whatever its topic words (numbers, names, intent, frame…), if any. */
@@ -219,7 +224,12 @@ export function confirmMatch(
   candidateText: string,
   options: ConfirmOptions = { maxSwappedWords: 1 },
 ): MatchVerdict {
-  return verdictOf(analyzeMatch(queryText, candidateText), options);
+  const query = featuresOf(queryText);
+  const candidate = featuresOf(candidateText);
+  // The outright rules first: most candidates they reject never need their topic words compared.
+  const rejection = outright(query, candidate);
+  if (rejection !== undefined) return rejection;
+  return verdictOf({ query, candidate, rejection, ...topicWordsApart(query, candidate) }, options);
 }
 
 /** The rule-based verdict on an analysed pair (see `confirmMatch`). */
