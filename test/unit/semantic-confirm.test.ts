@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { confirmMatch } from '../../src/cache/semantic/confirm-match.ts';
+import { analyzeMatch, confirmMatch, verdictOf } from '../../src/cache/semantic/confirm-match.ts';
 import { decide, SEMANTIC_DEFAULTS } from '../../src/cache/semantic/semantic-matcher.ts';
 
 function rejects(query: string, candidate: string, rule: string) {
@@ -137,6 +137,30 @@ describe('second-stage check', () => {
 
   it('rejects empty text', () => {
     assert.equal(confirmMatch('', 'How do I make tea?').reason, 'empty');
+  });
+
+  it('analyses a pair: the outright rejection, the topic words each side lacks, and the same verdict', () => {
+    const swap = analyzeMatch('How can I raise my credit score?', 'How do I increase my credit score?');
+    assert.equal(swap.rejection, undefined);
+    assert.deepEqual([swap.onlyQuery, swap.onlyCandidate, swap.verbs], [['raise'], ['increase'], true]);
+    const nouns = analyzeMatch('What jobs do history majors get?', 'What jobs do biology majors get?');
+    assert.deepEqual([nouns.onlyQuery, nouns.onlyCandidate, nouns.verbs], [['history'], ['biology'], false]);
+    const years = analyzeMatch('Who won the cup in 2014?', 'Who won the cup in 2018?');
+    assert.equal(
+      years.rejection?.reason,
+      'numbers',
+      'an outright rule is reported whatever the topic words say',
+    );
+    const added = analyzeMatch('How do I clean a leather sofa?', 'How do I clean a sofa?');
+    assert.deepEqual([added.onlyQuery, added.onlyCandidate], [['leather'], []]);
+    for (const [query, candidate] of [
+      ['How can I raise my credit score?', 'How do I increase my credit score?'],
+      ['Who won the cup in 2014?', 'Who won the cup in 2018?'],
+      ['How do I clean a leather sofa?', 'How do I clean a sofa?'],
+      ['How do I make tea?', 'How can I make tea?'],
+    ] as const) {
+      assert.deepEqual(verdictOf(analyzeMatch(query, candidate)), confirmMatch(query, candidate));
+    }
   });
 
   it('is fast: under a millisecond per pair, even on a busy machine', () => {

@@ -145,20 +145,43 @@ function opposed(a: TextFeatures, b: TextFeatures): string | undefined {
 }
 
 /**
- * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
- * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
- * different numbers or years, different units, one negated and one not, a name in one missing from the other,
- * different question words (how vs why vs when…), different question frames (what it is vs how to get it),
- * opposite words (best vs worst, men vs women), the reader
- * against a group (you vs we), and topic words of one missing from the other beyond `maxSwappedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
+ * Everything the second stage reads from a pair before it decides: the first rule that rejects it outright
+ * (numbers, units, negation, names, intent, frame, opposites, quotes, order, person), and the topic words of each
+ * side that the other lacks (light words already forgiven), with whether all of them stand in a verb's place.
+ * `confirmMatch` turns it into a verdict; the learned stage (`learned-stage.ts`) reads more of it.
  */
-export function confirmMatch(
-  queryText: string,
-  candidateText: string,
-  options: ConfirmOptions = { maxSwappedWords: 1 },
-): MatchVerdict {
+export interface MatchAnalysis {
+  readonly query: TextFeatures;
+  readonly candidate: TextFeatures;
+  /** The first outright rejection, if any. */
+  readonly rejection: MatchVerdict | undefined;
+  /** Topic-word stems of the query that the candidate lacks (light words left out). */
+  readonly onlyQuery: readonly string[];
+  /** Topic-word stems of the candidate that the query lacks (light words left out). */
+  readonly onlyCandidate: readonly string[];
+  /** Whether every word of `onlyQuery` and `onlyCandidate` stands in a verb's place. */
+  readonly verbs: boolean;
+}
+
+/** Reads a pair for the second stage (see `MatchAnalysis`); pure and deterministic. */
+export function analyzeMatch(queryText: string, candidateText: string): MatchAnalysis {
   const query = featuresOf(queryText);
   const candidate = featuresOf(candidateText);
+  return { query, candidate, rejection: outright(query, candidate), ...topicWordsApart(query, candidate) };
+}
+
+/** The topic words each side lacks (light words forgiven), and whether all of them stand in a verb's place. */
+function topicWordsApart(query: TextFeatures, candidate: TextFeatures) {
+  const onlyQuery = unmatched(query.content, candidate).filter((word) => !light(word));
+  const onlyCandidate = unmatched(candidate.content, query).filter((word) => !light(word));
+  const verbs =
+    onlyQuery.every((word) => inVerbFrame(query, word)) &&
+    onlyCandidate.every((word) => inVerbFrame(candidate, word));
+  return { onlyQuery, onlyCandidate, verbs };
+}
+
+/** The first rule that rejects a pair whatever its topic words (numbers, names, intent, frame…), if any. */
+function outright(query: TextFeatures, candidate: TextFeatures): MatchVerdict | undefined {
   if (query.words.length === 0 || candidate.words.length === 0) return reject('empty', 'no words');
   if (!sameSet(query.numbers, candidate.numbers)) {
     return reject('numbers', `${[...query.numbers].join(',')} vs ${[...candidate.numbers].join(',')}`);
@@ -185,17 +208,43 @@ export function confirmMatch(
   }
   if (rolesSwapped(query, candidate)) return reject('order', 'same words, roles swapped');
   if (personChanged(query, candidate)) return reject('person', 'you vs we');
-  const onlyQuery = unmatched(query.content, candidate).filter((word) => !light(word));
-  const onlyCandidate = unmatched(candidate.content, query).filter((word) => !light(word));
+  return undefined;
+}
+
+/**
+ * The second stage of a semantic match: cosine similarity says two prompts are about the same thing; this
+ * says whether one's answer also answers the other. It rejects the near-misses embeddings score high:
+ * different numbers or years, different units, one negated and one not, a name in one missing from the other,
+ * different question words (how vs why vs when…), different question frames (what it is vs how to get it),
+ * opposite words (best vs worst, men vs women), the reader
+ * against a group (you vs we), and topic words of one missing from the other beyond `maxSwappedWords`. Symmetric, pure and deterministic; ≈ 5–10 µs.
+ */
+export function confirmMatch(
+  queryText: string,
+  candidateText: string,
+  options: ConfirmOptions = { maxSwappedWords: 1 },
+): MatchVerdict {
+  const query = featuresOf(queryText);
+  const candidate = featuresOf(candidateText);
+  // The outright rules first: most candidates they reject never need their topic words compared.
+  const rejection = outright(query, candidate);
+  if (rejection !== undefined) return rejection;
+  return verdictOf({ query, candidate, rejection, ...topicWordsApart(query, candidate) }, options);
+}
+
+/** The rule-based verdict on an analysed pair (see `confirmMatch`). */
+export function verdictOf(
+  analysis: MatchAnalysis,
+  options: ConfirmOptions = { maxSwappedWords: 1 },
+): MatchVerdict {
+  const { rejection, onlyQuery, onlyCandidate, verbs } = analysis;
+  if (rejection !== undefined) return rejection;
   const swapped = onlyQuery.length > 0 && onlyCandidate.length > 0;
   const extra = onlyQuery.length + onlyCandidate.length;
   if (extra > 0 && (!swapped || Math.max(onlyQuery.length, onlyCandidate.length) > options.maxSwappedWords)) {
     return reject('coverage', `${onlyQuery.join(',')} vs ${onlyCandidate.join(',')}`);
   }
   if (extra === 0) return accepted;
-  const verbs =
-    onlyQuery.every((word) => inVerbFrame(query, word)) &&
-    onlyCandidate.every((word) => inVerbFrame(candidate, word));
   return {
     accept: true,
     reason: 'accepted',
