@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/logger.ts';
+import { accessLogWriter, type Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Stage } from './compose.ts';
 import { ledgerRecords } from './ledger-records.ts';
@@ -17,11 +17,12 @@ export function createLogStage(
   tenancy: TenancyServices,
   metrics: GatewayMetrics | undefined,
 ): Stage<GatewayRequest> {
+  const writeLine = accessLogWriter(log, 'request');
   return async function logRequest(request, next) {
     try {
       await next();
     } finally {
-      log.info(accessLine(request), 'request');
+      writeLine(accessLine(request));
       if (request.operation !== undefined) {
         tenancy.ledger?.append(ledgerRecords(request));
         if (metrics !== undefined) observeRequest(metrics, request);
