@@ -230,7 +230,17 @@ export class NexusError extends Error {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: NexusErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // A NexusError is an answer (a 401, a 404, a 429, an upstream's failure), not a bug: it carries no stack
+    // trace, whose capture, async frames included, cost more than the rest of refusing a request, which made a
+    // flood of refused requests (a wrong key, a tenant over its rate limit) dearer than serving them. Its
+    // `cause`, when it has one, keeps its own trace; bugs are plain Errors and keep theirs.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = 'NexusError';
     this.code = code;
     this.status = options.status ?? errorCatalog[code].status;
