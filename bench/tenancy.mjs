@@ -47,12 +47,15 @@ const runLimitMs = 20 * 60_000;
 const startedAt = Date.now();
 
 const { fail, children, temporary, stopChildren } = benchRun('bench:tenancy', { root, harness });
+/** Async teardown the run registered (databases created for it), run after the children stop. */
+const cleanups = [];
 
 const dist = (path) => import(pathToFileURL(join(root, 'dist', 'src', path)).href);
 const { openStore } = await dist('store/sql/create-store.js');
 const { openDatabase } = await dist('store/sql/open-database.js');
 const { migrate } = await dist('store/sql/migrate.js');
 const { UsageRepository } = await dist('store/sql/usage-repository.js');
+const { timeOrderedId } = await dist('ledger/time-ordered-id.js');
 const { sql } = await import('kysely');
 const { default: pg } = await import('pg');
 const { Redis } = await import('ioredis');
@@ -78,7 +81,8 @@ async function reachable(url) {
 /** A record shaped like the ones the log stage writes for a served chat request. */
 function ledgerRecord(owner) {
   return {
-    requestId: randomUUID(),
+    // The ledger's own ids (time-ordered UUIDv7), as the log stage writes them.
+    requestId: timeOrderedId(),
     attempt: 1,
     createdAt: Date.now(),
     ...owner,
@@ -110,7 +114,8 @@ function ledgerRecord(owner) {
 async function ledgerWriteCost(options) {
   const database = openDatabase(options.dialect === 'postgres' ? { ...options, poolSize: 1 } : options);
   await migrate(database);
-  const usage = new UsageRepository(database.db);
+  // As the gateway builds it (create-store.ts): on SQLite with the connection, for the prepared-statement path.
+  const usage = new UsageRepository(database.db, database.sqlite);
   const backendPid = async () =>
     database.dialect === 'postgres'
       ? (await sql`select pg_backend_pid() as pid`.execute(database.db)).rows[0].pid
