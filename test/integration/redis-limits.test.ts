@@ -83,6 +83,43 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     assert.ok(ttl > 0 && ttl <= 40_000, `the minute's key expires with its window (${ttl} ms)`);
   });
 
+  it('admissions sent together in one script call are decided in order, each against its own counters', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    const small: Scope[] = [{ kind: 'key', id: 'k-batch-3', limits: { rpm: 3 } }];
+    const large: Scope[] = [
+      { kind: 'key', id: 'k-batch-5', limits: { rpm: 5 } },
+      { kind: 'project', id: 'p-batch', limits: { rpm: 100 } },
+    ];
+    const demand: Demand = { tokens: 0, costNanoUsd: 0 };
+    // Asked in one turn of the event loop, interleaved: the store sends them in one call.
+    const decisions = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => limiter.admit(i % 2 === 0 ? small : large, demand)),
+    );
+    const outcome = (from: number) => decisions.filter((_, i) => i % 2 === from).map((d) => d.admitted);
+    assert.deepEqual(outcome(0), [true, true, true, false, false, false, false, false, false, false]);
+    assert.deepEqual(outcome(1), [true, true, true, true, true, false, false, false, false, false]);
+    // Each admitted request's headers describe its own tightest limit, never a neighbour's in the batch.
+    const remaining = decisions.map((d) =>
+      d.admitted ? [d.tightest?.scope.id, d.tightest?.remaining] : null,
+    );
+    assert.deepEqual(remaining.filter((_, i) => i % 2 === 0).slice(0, 3), [
+      ['k-batch-3', 2],
+      ['k-batch-3', 1],
+      ['k-batch-3', 0],
+    ]);
+    assert.deepEqual(remaining.filter((_, i) => i % 2 === 1).slice(0, 5), [
+      ['k-batch-5', 4],
+      ['k-batch-5', 3],
+      ['k-batch-5', 2],
+      ['k-batch-5', 1],
+      ['k-batch-5', 0],
+    ]);
+    assert.equal((await counter('limits:key:k-batch-3:rpm:20300115T1230')).used, 3);
+    assert.equal((await counter('limits:key:k-batch-5:rpm:20300115T1230')).used, 5);
+    assert.equal((await counter('limits:project:p-batch:rpm:20300115T1230')).used, 5);
+  });
+
   it('two replicas reserve tokens atomically and settle them to real usage', async (t) => {
     if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
     const [a, b] = await Promise.all([replica(), replica()]);

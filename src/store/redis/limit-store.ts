@@ -15,7 +15,7 @@ import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts'
  * `nexus:limits:key:k_1:rpm:20250131T2359`, `...:daily_usd:20250131`, `...:token_budget:total`) holding
  * `used` and `held:<minute>` fields, expiring with its window; the ids of settled reservations in sets
  * `<prefix>limits:settled:<minute>` (about 60 bytes per settled request, kept for the reservation TTL plus a
- * minute). One Lua script per admission and one per settlement
+ * minute). One Lua script call for the admissions of one event-loop turn and one for its settlements
  * (`limit-scripts.ts`), each covering every scope in one call, called by EVALSHA and loaded on connect and
  * again whenever Redis answers NOSCRIPT (a restarted or flushed server).
  *
@@ -30,6 +30,12 @@ import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts'
 export class RedisLimitStore implements LimitStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  /** Admissions waiting for the next turn of the event loop. */
+  #admissions: Array<{
+    write: AdmissionWrite;
+    resolve: (result: AdmissionResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
   /** Settlements waiting for the next turn of the event loop. */
   #settlements: Array<{ write: SettlementWrite; resolve: () => void; reject: (error: unknown) => void }> = [];
 
@@ -55,23 +61,53 @@ export class RedisLimitStore implements LimitStore {
     await connected(this.#redis, timeoutMs);
   }
 
-  async admit(write: AdmissionWrite): Promise<AdmissionResult> {
-    const keys = write.counters.map((counter) => this.#prefix + counter.key);
-    let values = '';
-    for (const counter of write.counters) {
-      values += `${values === '' ? '' : ','}${counter.max},${counter.amount},${counter.hold ? 1 : 0},${counter.ttlMs ?? 0}`;
+  /**
+   * Admissions are sent together as well: those asked for in one turn of the event loop go in one script call
+   * on the next (`admitScript`, which runs them in order, each atomically across its counters), so a busy
+   * gateway makes one round trip for the requests that arrived together instead of one each. A failed call
+   * rejects every admission in it (the limiter applies its outage policy to each).
+   */
+  admit(write: AdmissionWrite): Promise<AdmissionResult> {
+    return new Promise((resolve, reject) => {
+      this.#admissions.push({ write, resolve, reject });
+      if (this.#admissions.length === 1) setImmediate(() => void this.#flushAdmissions());
+    });
+  }
+
+  async #flushAdmissions(): Promise<void> {
+    const batch = this.#admissions;
+    this.#admissions = [];
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const { write } of batch) {
+      let values = '';
+      for (const counter of write.counters) {
+        keys.push(this.#prefix + counter.key);
+        values += `${values === '' ? '' : ','}${counter.max},${counter.amount},${counter.hold ? 1 : 0},${counter.ttlMs ?? 0}`;
+      }
+      args.push(`held:${write.holdUntilMinute}|${write.counters.length}|${write.nowMs}|${values}`);
     }
-    const args = [String(write.nowMs), `held:${write.holdUntilMinute}`, values];
-    const reply = await this.#run(admitScript, keys, args);
-    if (!Array.isArray(reply) || reply.length !== 1 + 2 * keys.length) {
-      throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply)}`);
+    let reply: unknown;
+    try {
+      reply = await this.#run(admitScript, keys, args);
+      const expected = batch.reduce((length, { write }) => length + 1 + 2 * write.counters.length, 0);
+      if (!Array.isArray(reply) || reply.length !== expected) {
+        throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply).slice(0, 200)}`);
+      }
+    } catch (error) {
+      for (const admission of batch) admission.reject(error);
+      return;
     }
-    const numbers = reply.map(Number);
-    const totals: CounterTotals[] = write.counters.map((_, index) => ({
-      used: numbers[1 + 2 * index] ?? 0,
-      held: numbers[2 + 2 * index] ?? 0,
-    }));
-    return { admitted: numbers[0] === 1, totals };
+    const numbers = (reply as unknown[]).map(Number);
+    let at = 0;
+    for (const { write, resolve } of batch) {
+      const totals: CounterTotals[] = write.counters.map((_, index) => ({
+        used: numbers[at + 1 + 2 * index] ?? 0,
+        held: numbers[at + 2 + 2 * index] ?? 0,
+      }));
+      resolve({ admitted: numbers[at] === 1, totals });
+      at += 1 + 2 * write.counters.length;
+    }
   }
 
   /**
