@@ -151,6 +151,21 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     );
   });
 
+  it("a settled reservation that was its counter's only hold leaves the counter expiring with its window", async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    const scopes: Scope[] = [{ kind: 'key', id: 'k-alone', limits: { tpm: 10_000 } }];
+    const decision = await limiter.admit(scopes, { tokens: 300, costNanoUsd: 0 });
+    assert.ok(decision.admitted);
+    const key = 'limits:key:k-alone:tpm:20300115T1230';
+    const ttlAtAdmission = await inspector!.pttl(prefix + key);
+    assert.ok(ttlAtAdmission > 0, 'a windowed counter expires');
+    await limiter.settle(decision.reservation, { tokens: 120, costNanoUsd: 0 });
+    assert.deepEqual(await counter(key), { used: 120, held: 0, fields: ['used'] });
+    const ttl = await inspector!.pttl(prefix + key);
+    assert.ok(ttl > 0 && ttl <= ttlAtAdmission, `still expiring after settlement (pttl ${ttl})`);
+  });
+
   it('50 concurrent reservations against $1.00 never exceed it, and settle to the exact spend', async (t) => {
     if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
     const [a, b] = await Promise.all([replica(), replica()]);
