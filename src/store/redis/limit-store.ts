@@ -30,14 +30,10 @@ import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts'
 export class RedisLimitStore implements LimitStore {
   readonly #redis: Redis;
   readonly #prefix: string;
-  /** Admissions waiting for the next turn of the event loop. */
-  #admissions: Array<{
-    write: AdmissionWrite;
-    resolve: (result: AdmissionResult) => void;
-    reject: (error: unknown) => void;
-  }> = [];
-  /** Settlements waiting for the next turn of the event loop. */
-  #settlements: Array<{ write: SettlementWrite; resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** Admissions asked for in this turn of the event loop, sent together on the next. */
+  readonly #admissions = new TurnBatch<AdmissionWrite, AdmissionResult>((writes) => this.#admitAll(writes));
+  /** Settlements asked for in this turn of the event loop, sent together on the next. */
+  readonly #settlements = new TurnBatch<SettlementWrite, undefined>((writes) => this.#settleAll(writes));
 
   /** `keyPrefix` (default `nexus:`) separates deployments sharing one Redis; `commandTimeoutMs` default 1000. */
   constructor(url: string, options: { keyPrefix?: string; commandTimeoutMs?: number } = {}) {
@@ -68,18 +64,13 @@ export class RedisLimitStore implements LimitStore {
    * rejects every admission in it (the limiter applies its outage policy to each).
    */
   admit(write: AdmissionWrite): Promise<AdmissionResult> {
-    return new Promise((resolve, reject) => {
-      this.#admissions.push({ write, resolve, reject });
-      if (this.#admissions.length === 1) setImmediate(() => void this.#flushAdmissions());
-    });
+    return this.#admissions.add(write);
   }
 
-  async #flushAdmissions(): Promise<void> {
-    const batch = this.#admissions;
-    this.#admissions = [];
+  async #admitAll(writes: readonly AdmissionWrite[]): Promise<AdmissionResult[]> {
     const keys: string[] = [];
     const args: string[] = [];
-    for (const { write } of batch) {
+    for (const write of writes) {
       let values = '';
       for (const counter of write.counters) {
         keys.push(this.#prefix + counter.key);
@@ -87,27 +78,22 @@ export class RedisLimitStore implements LimitStore {
       }
       args.push(`held:${write.holdUntilMinute}|${write.counters.length}|${write.nowMs}|${values}`);
     }
-    let reply: unknown;
-    try {
-      reply = await this.#run(admitScript, keys, args);
-      const expected = batch.reduce((length, { write }) => length + 1 + 2 * write.counters.length, 0);
-      if (!Array.isArray(reply) || reply.length !== expected) {
-        throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply).slice(0, 200)}`);
-      }
-    } catch (error) {
-      for (const admission of batch) admission.reject(error);
-      return;
+    const reply = await this.#run(admitScript, keys, args);
+    const expected = writes.reduce((length, write) => length + 1 + 2 * write.counters.length, 0);
+    if (!Array.isArray(reply) || reply.length !== expected) {
+      throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply).slice(0, 200)}`);
     }
-    const numbers = (reply as unknown[]).map(Number);
+    const numbers = reply.map(Number);
     let at = 0;
-    for (const { write, resolve } of batch) {
+    return writes.map((write) => {
       const totals: CounterTotals[] = write.counters.map((_, index) => ({
         used: numbers[at + 1 + 2 * index] ?? 0,
         held: numbers[at + 2 + 2 * index] ?? 0,
       }));
-      resolve({ admitted: numbers[at] === 1, totals });
+      const admitted = numbers[at] === 1;
       at += 1 + 2 * write.counters.length;
-    }
+      return { admitted, totals };
+    });
   }
 
   /**
@@ -118,31 +104,21 @@ export class RedisLimitStore implements LimitStore {
    * reservation id), so the limiter resends them.
    */
   settle(write: SettlementWrite): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#settlements.push({ write, resolve, reject });
-      if (this.#settlements.length === 1) setImmediate(() => void this.#flushSettlements());
-    });
+    return this.#settlements.add(write);
   }
 
-  async #flushSettlements(): Promise<void> {
-    const batch = this.#settlements;
-    this.#settlements = [];
+  async #settleAll(writes: readonly SettlementWrite[]): Promise<undefined[]> {
     const keys: string[] = [];
     const args: string[] = [];
-    for (const { write } of batch) {
+    for (const write of writes) {
       keys.push(`${this.#prefix}limits:settled:${write.holdUntilMinute}`);
       for (const counter of write.counters) keys.push(this.#prefix + counter.key);
       args.push(
         `held:${write.holdUntilMinute}|${write.reservationId}|${write.rememberMs}|${write.counters.length}|${settlementValues(write)}`,
       );
     }
-    try {
-      await this.#run(settleScript, keys, args);
-    } catch (error) {
-      for (const settlement of batch) settlement.reject(error);
-      return;
-    }
-    for (const settlement of batch) settlement.resolve();
+    await this.#run(settleScript, keys, args);
+    return writes.map(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -163,6 +139,40 @@ export class RedisLimitStore implements LimitStore {
 
   async #load(): Promise<void> {
     await Promise.all([admitScript, settleScript].map((script) => this.#redis.script('LOAD', script.lua)));
+  }
+}
+
+/**
+ * Calls asked for in one turn of the event loop, handed together to `send` on the next (`setImmediate`): each
+ * caller's promise settles with its own result (`send` returns them in order), or with the error of the call
+ * they shared.
+ */
+class TurnBatch<W, R> {
+  readonly #send: (writes: readonly W[]) => Promise<readonly R[]>;
+  #pending: Array<{ write: W; resolve: (result: R) => void; reject: (error: unknown) => void }> = [];
+
+  constructor(send: (writes: readonly W[]) => Promise<readonly R[]>) {
+    this.#send = send;
+  }
+
+  add(write: W): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ write, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    let results: readonly R[];
+    try {
+      results = await this.#send(batch.map((entry) => entry.write));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    for (const [index, entry] of batch.entries()) entry.resolve(results[index] as R);
   }
 }
 
