@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { NexusError } from '../core/errors.ts';
 import { digestsEqual, hashApiKey, keyPrefix, presentedKeyHash } from '../tenancy/api-key.ts';
 import { JwtVerifier, type TokenIdentity, TokenRefused, TokenUnverifiable } from '../tenancy/jwt-verifier.ts';
@@ -104,9 +103,4 @@ export function offeredKey(headers: RequestHeaders): string | undefined {
     return header.replace(/^Bearer\s+/i, '').trim();
   const apiKey = headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
-}
-
-/** SHA-256 of a presented secret, so two secrets are compared in constant time at a fixed length. */
-export function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

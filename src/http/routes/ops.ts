@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { NexusError } from '../../core/errors.ts';
-import { digest, offeredKey } from '../../pipeline/identify.ts';
+import { offeredKey } from '../../pipeline/identify.ts';
 import type { BreakerSnapshot, CircuitState } from '../../resilience/circuit-breaker.ts';
+import { digestsEqual, hashApiKey, presentedKeyHash } from '../../tenancy/api-key.ts';
 import type { Gateway, Route } from '../exchange.ts';
 import { sendJson } from '../respond.ts';
 
@@ -103,13 +103,13 @@ function ready(gateway: Gateway) {
 function metricsReaders(gateway: Gateway): (offered: string | undefined) => boolean {
   const secrets = [gateway.config.auth.masterKey, gateway.config.metrics.token]
     .filter((secret): secret is string => secret !== undefined)
-    .map(digest);
+    .map(hashApiKey);
   if (secrets.length === 0) return () => true;
   return (offered) => {
     if (offered === undefined || offered === '') return false;
-    const presented = digest(offered);
+    const presented = presentedKeyHash(offered);
     // Every secret is compared, so the time taken does not tell which one matched.
-    return secrets.reduce((found, secret) => timingSafeEqual(presented, secret) || found, false);
+    return secrets.reduce((found, secret) => digestsEqual(presented, secret) || found, false);
   };
 }
 
