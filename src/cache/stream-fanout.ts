@@ -1,4 +1,4 @@
-import { type CallSignal, onAbort } from '../core/call-signal.ts';
+import { AttemptAbort, type CallSignal, clientLeft, onAbort } from '../core/call-signal.ts';
 
 /** A follower fell more than `maxLagChunks` behind the leader and was cut off. */
 export class FanoutOverrunError extends Error {
@@ -8,7 +8,7 @@ export class FanoutOverrunError extends Error {
   }
 }
 
-/** The leader stopped reading its stream before the end (its client left), so followers get no more. */
+/** The leader stopped reading its stream before the end with no follower left reading it. */
 export class FanoutAbandonedError extends Error {
   constructor() {
     super('The stream being followed was abandoned before its end.');
@@ -49,9 +49,11 @@ type State =
  * is cut off, so one slow client costs bounded memory and never slows the leader or the others. A follower
  * that stops reading (`return()` on its iterator, or its signal aborting) unsubscribes at once.
  *
+ * A follower is a client like any other: the leader's upstream call runs under `upstreamSignal`, which outlives
+ * the leader's own client while followers read, and aborts once the last of them has left.
+ *
  * Generic over the chunk type (OpenAI chunks, Anthropic events, SSE batches). The leader feeds it with
- * `relay(source)` (chunks pass through to the leader's own client at the leader's pace, so backpressure still
- * reaches the upstream) or with `push` / `end` / `fail`.
+ * `push` / `end` / `fail` as it reads (pipeline/cache-streams.ts `RecordingStream`).
  */
 export class StreamFanout<T> {
   readonly #maxLag: number;
@@ -59,10 +61,18 @@ export class StreamFanout<T> {
   readonly #history: T[] = [];
   /** Absolute index of `#history[0]`: how many chunks were dropped. */
   #base = 0;
-  /** Set once the stream outgrew `maxReplayChunks`: its start may be dropped, so nobody new can join. */
+  /**
+   * Set once the stream outgrew `maxReplayChunks` (its start may be dropped) or its upstream call was
+   * abandoned: nobody new can join.
+   */
   #closedToJoin = false;
   #state: State = { kind: 'open' };
   readonly #subscribers = new Set<Subscriber>();
+  /** What the leader's upstream call runs under (`upstreamSignal`), once asked for. */
+  #upstream: AttemptAbort | undefined;
+  /** The leader's client left while followers read: its reason, to abort the upstream once they are gone. */
+  #orphaned: { readonly reason: unknown } | undefined;
+  #stopWatchingLeader: (() => void) | undefined;
   #wake: { promise: Promise<void>; resolve: () => void } | undefined;
   readonly #done: Promise<void>;
   #settle!: () => void;
@@ -95,12 +105,15 @@ export class StreamFanout<T> {
     if (this.#state.kind !== 'open') throw new Error('push after the stream ended');
     this.#history.push(chunk);
     const head = this.#base + this.#history.length;
+    let cut = false;
     for (const subscriber of this.#subscribers) {
       if (head - subscriber.cursor > this.#maxLag) {
         subscriber.cut = { error: new FanoutOverrunError(this.#maxLag) };
         this.#subscribers.delete(subscriber);
+        cut = true;
       }
     }
+    if (cut) this.#readerLeft();
     if (this.#history.length > this.#maxReplay) {
       this.#closedToJoin = true;
       this.#trim();
@@ -119,39 +132,36 @@ export class StreamFanout<T> {
   }
 
   /**
-   * The leader's view of `source`: every chunk is pushed to the followers as the leader reads it. The end of
-   * `source` ends the fanout, its error fails it (and is rethrown to the leader); a leader that stops early
-   * fails the followers with `FanoutAbandonedError`.
+   * The signal the leader's upstream call should run under, given the leader's own request signal. It aborts
+   * with that signal on a deadline or a timeout; when the leader's client leaves, at once only if no follower
+   * is reading, else once the last of them has left (the leader keeps reading the upstream for them). Once it
+   * has aborted, nobody new can join. Asked for once, before the upstream call starts.
    */
-  async *relay(source: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
-    let finished = false;
-    try {
-      for await (const chunk of source) {
-        this.push(chunk);
-        yield chunk;
-      }
-      finished = true;
-      this.end();
-    } catch (error) {
-      finished = true;
-      this.fail(error);
-      throw error;
-    } finally {
-      if (!finished) this.fail(new FanoutAbandonedError());
+  upstreamSignal(leader: CallSignal): CallSignal {
+    const upstream = new AttemptAbort();
+    this.#upstream = upstream;
+    if (leader.aborted) this.#abandon(leader.reason);
+    else {
+      this.#stopWatchingLeader = onAbort(leader, () => {
+        if (clientLeft(leader) && this.#subscribers.size > 0) this.#orphaned = { reason: leader.reason };
+        else this.#abandon(leader.reason);
+      });
     }
+    return upstream;
   }
 
   /**
    * A reader of the whole stream from its first chunk, or undefined when the start is no longer kept (past
-   * `maxReplayChunks`): the caller then makes its own upstream call. `signal` unsubscribes when it aborts.
+   * `maxReplayChunks`) or the upstream call was abandoned: the caller then makes its own upstream call.
+   * `signal` unsubscribes when it aborts.
    */
   subscribe(signal?: CallSignal): AsyncIterableIterator<T> | undefined {
     if (this.#closedToJoin) return undefined;
     const subscriber: Subscriber = { cursor: 0, cut: undefined };
     this.#subscribers.add(subscriber);
     const leave = () => {
-      this.#subscribers.delete(subscriber);
       stopWatching?.();
+      if (this.#subscribers.delete(subscriber)) this.#readerLeft();
     };
     const stopWatching =
       signal === undefined
@@ -200,8 +210,23 @@ export class StreamFanout<T> {
   #finish(state: State): void {
     if (this.#state.kind !== 'open') return;
     this.#state = state;
+    this.#stopWatchingLeader?.();
     this.#notify();
     this.#settle();
+  }
+
+  /** A follower left: the upstream goes on for the others, or, with the leader's client gone, stops. */
+  #readerLeft(): void {
+    const orphaned = this.#orphaned;
+    if (orphaned !== undefined && this.#subscribers.size === 0 && this.#state.kind === 'open') {
+      this.#abandon(orphaned.reason);
+    }
+  }
+
+  /** Nobody reads the stream any more: its upstream call is cancelled, and no one new may join it. */
+  #abandon(reason: unknown): void {
+    this.#closedToJoin = true;
+    this.#upstream?.abort(reason);
   }
 
   #wait(): Promise<void> {

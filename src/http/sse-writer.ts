@@ -5,6 +5,7 @@ import { clientNotified } from '../pipeline/dispatch-messages.ts';
 import type { MessagesBatch } from '../pipeline/request.ts';
 import { anthropicErrorEvent } from '../protocols/anthropic/errors.ts';
 import type { StreamBatch } from '../providers/types.ts';
+import { ClientClosedError } from './answer-errors.ts';
 import type { Exchange } from './exchange.ts';
 
 /**
@@ -64,7 +65,8 @@ export const anthropicFraming: SseFraming<MessagesBatch> = {
  * `onStart` runs just before the first byte (the response headers). A failure before the first byte
  * propagates, so the edge can still answer with a status; after it, the stream ends with the protocol's error
  * event and never with a clean end, and the code goes on the request's record. A client that left gets
- * nothing more.
+ * nothing more: the writer stops reading at the next batch (`ClientClosedError`). Its stream's `return()` decides
+ * what becomes of the upstream (cancelled, or read on for the requests that follow it: pipeline/cache.ts).
  */
 export async function writeSse<B>(
   exchange: Exchange,
@@ -85,6 +87,8 @@ export async function writeSse<B>(
     try {
       for await (const batch of stream) {
         if (ended) continue;
+        // The upstream may outlive this client (requests follow its stream): never write to a closed socket.
+        if (response.destroyed) throw new ClientClosedError('client closed the stream');
         const text = framing.text(batch);
         const completes = framing.completes(batch);
         if (text === '' && !completes) continue;
@@ -96,7 +100,7 @@ export async function writeSse<B>(
         } else if (!response.write(text)) await drained(response);
       }
     } catch (error) {
-      if (!started || clientLeft(exchange.signal)) throw error;
+      if (!started || error instanceof ClientClosedError || clientLeft(exchange.signal)) throw error;
       const failure = isNexusError(error)
         ? error
         : new NexusError('stream_interrupted', 'The stream broke after it started.', { cause: error });
@@ -106,6 +110,7 @@ export async function writeSse<B>(
       return;
     }
     if (ended) return;
+    if (response.destroyed) throw new ClientClosedError('client closed the stream');
     if (!started) start();
     response.end(framing.end);
   } finally {
@@ -113,8 +118,9 @@ export async function writeSse<B>(
   }
 }
 
-/** Resolves on `drain`; rejects if the client closes first. */
+/** Resolves on `drain`; rejects if the client closes first (or has closed: a write to it returns false). */
 function drained(response: ServerResponse): Promise<void> {
+  if (response.destroyed) return Promise.reject(new ClientClosedError('client closed the stream'));
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       response.off('close', onClose);
@@ -122,7 +128,7 @@ function drained(response: ServerResponse): Promise<void> {
     };
     const onClose = () => {
       response.off('drain', onDrain);
-      reject(new Error('client closed the stream'));
+      reject(new ClientClosedError('client closed the stream'));
     };
     response.once('drain', onDrain);
     response.once('close', onClose);

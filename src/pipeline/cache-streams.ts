@@ -1,6 +1,6 @@
 import type { StreamFrames } from '../cache/cache-types.ts';
 import { ChatStreamAccumulator } from '../cache/stream-accumulator.ts';
-import type { StreamFanout } from '../cache/stream-fanout.ts';
+import { FanoutAbandonedError, type StreamFanout } from '../cache/stream-fanout.ts';
 import type { ChatCompletion, ChatCompletionChunk } from '../core/openai-types.ts';
 import { markComplete, markUsage, type StreamBatch, type StreamEvent } from '../providers/types.ts';
 import type { ReplyStream } from './request.ts';
@@ -151,8 +151,11 @@ export class FollowedStream<B> extends EndingStream<B> {
 
 /**
  * The request's own stream, passed through unchanged, with each batch shown to `observe` (and to the followers'
- * fanout); `onComplete` runs when it ended normally. A stream that breaks, or that its client stops reading,
- * never completes; its followers then get the same error, or are told it was abandoned.
+ * fanout); `onComplete` runs when it ended normally. A stream that breaks never completes, and its followers
+ * get the same error. When its client stops reading (`return()`: it left) while followers still read, the
+ * stream is read on to its end for them, and completes if it ends normally; the fanout's `upstreamSignal`
+ * cancels the upstream call if they all leave first. With no follower left, it is cancelled at once and never
+ * completes.
  */
 export class RecordingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
   readonly #source: ReplyStream<B>;
@@ -206,8 +209,19 @@ export class RecordingStream<B> implements ReplyStream<B>, AsyncIterator<B> {
   }
 
   async return(): Promise<IteratorResult<B, undefined>> {
+    if (this.#fanout !== undefined && this.#fanout.subscribers > 0) {
+      // Followers still read: feed them (and the cache) until the upstream ends. This request, its accounting
+      // and its log line end with the upstream call, as they would have with its client still there.
+      try {
+        let next = await this.next();
+        while (next.done !== true) next = await this.next();
+      } catch {
+        // The followers got the failure through the fanout; this request's client is gone.
+      }
+      return { done: true, value: undefined };
+    }
     this.#broken = true;
-    this.#finish(() => this.#fanout?.fail(new Error('the stream being followed was abandoned')));
+    this.#finish(() => this.#fanout?.fail(new FanoutAbandonedError()));
     await this.#iterator.return?.();
     return { done: true, value: undefined };
   }

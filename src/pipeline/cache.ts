@@ -79,7 +79,9 @@ interface Lookup {
  * stored on the way out when it is complete and successful: a reply in one piece at once, a stream only after
  * it ended normally (a cut, failed or abandoned stream never is). Identical requests in flight at the same
  * time are coalesced: one leads, the others wait for its answer (JSON) or follow its stream from the first
- * byte, and count as hits. The store never fails a request: an unreachable Redis is a miss.
+ * byte, and count as hits. A follower is a client like any other: once the leader's stream has started, its
+ * upstream call outlives the leader's own client while followers still read it. The store never fails a
+ * request: an unreachable Redis is a miss.
  */
 export function createCacheStage(tenancy: {
   /** Opened with the other state layers (`TenancyServices`), absent until then. */
@@ -200,32 +202,51 @@ async function semanticHit(
   return { entry, similarity: hit.similarity };
 }
 
-/** Runs the request as the flight's leader and says what the requests waiting on it may share. */
+/**
+ * Runs the request as the flight's leader and says what the requests waiting on it may share. A stream's
+ * fanout exists before the upstream call, which runs under its `upstreamSignal`: the leader's client leaving
+ * then cancels the call only when no follower is left reading.
+ */
 async function lead(
   request: GatewayRequest,
   next: () => Promise<void>,
   services: CacheServices,
   lookup: Lookup,
 ): Promise<Flight> {
-  await next();
+  const fanout = request.streamed ? fanoutFor(request) : undefined;
+  if (fanout !== undefined) request.upstreamSignal = fanout.upstreamSignal(request.signal);
+  try {
+    await next();
+  } catch (error) {
+    fanout?.fail(error);
+    throw error;
+  }
   const reply = request.reply;
-  if (reply === undefined) return { kind: 'none' };
-  if (reply.kind === 'chat-stream' || reply.kind === 'messages-stream') {
-    const fanout = recordStream(request, reply, services, lookup, true);
+  if (reply?.kind === 'chat-stream' || reply?.kind === 'messages-stream') {
+    const recorded = recordStream(request, reply, services, lookup, fanout);
     const target = request.target;
-    if (fanout === undefined || target === undefined) return { kind: 'none' };
+    if (recorded === undefined || target === undefined) return { kind: 'none' };
     return {
       kind: 'stream',
-      fanout,
+      fanout: recorded,
       provider: target.instance.name,
       model: target.model,
       costUsd: () => request.costUsd ?? 0,
     };
   }
+  fanout?.end();
+  if (reply === undefined) return { kind: 'none' };
   const entry = entryOf(request, lookup.key.tenant);
   if (entry === undefined) return { kind: 'none' };
   if (lookup.policy.write) store(services, lookup, entry);
   return { kind: 'entry', entry };
+}
+
+/** A fanout of the batches the request's stream will carry. */
+function fanoutFor(request: GatewayRequest): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> {
+  return request.operation?.kind === 'chat'
+    ? new StreamFanout<StreamBatch>()
+    : new StreamFanout<MessagesBatch>();
 }
 
 /**
@@ -262,7 +283,7 @@ function remember(request: GatewayRequest, services: CacheServices, lookup: Look
   const reply = request.reply;
   if (reply === undefined) return;
   if (reply.kind === 'chat-stream' || reply.kind === 'messages-stream') {
-    recordStream(request, reply, services, lookup, false);
+    recordStream(request, reply, services, lookup, undefined);
     return;
   }
   const entry = entryOf(request, lookup.key.tenant);
@@ -300,15 +321,15 @@ async function rememberPrompt(services: CacheServices, lookup: Lookup): Promise<
 
 /**
  * Puts a recorder on the request's stream: every batch goes to the client as before (and, for a flight's
- * leader, to the requests following it); when the stream has ended normally and the accumulated answer is
- * whole, it is stored. Returns the fanout the followers read.
+ * leader, to the requests following it through `fanout`, made by `fanoutFor` for this very request); when the
+ * stream has ended normally and the accumulated answer is whole, it is stored. Returns the fanout.
  */
 function recordStream(
   request: GatewayRequest,
   reply: Extract<Reply, { kind: 'chat-stream' | 'messages-stream' }>,
   services: CacheServices,
   lookup: Lookup,
-  shared: boolean,
+  shared: StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined,
 ): StreamFanout<StreamBatch> | StreamFanout<MessagesBatch> | undefined {
   const save = (answer: { body: AnthropicMessageBody } | { frames: StreamFrames } | undefined) => {
     const common = entryHeader(request, lookup.key.tenant);
@@ -323,7 +344,7 @@ function recordStream(
   };
   if (reply.kind === 'chat-stream') {
     // The chunks' own text, not parsed: the usage chunk (hidden or not) apart, every other one in order.
-    const fanout = shared ? new StreamFanout<StreamBatch>() : undefined;
+    const fanout = shared as StreamFanout<StreamBatch> | undefined;
     const chunks: string[] = [];
     let usage: string | null = null;
     const recorder = new RecordingStream<StreamBatch>(reply.stream, fanout, (batch) => {
@@ -338,7 +359,7 @@ function recordStream(
     request.reply = { kind: 'chat-stream', stream: recorder };
     return fanout;
   }
-  const fanout = shared ? new StreamFanout<MessagesBatch>() : undefined;
+  const fanout = shared as StreamFanout<MessagesBatch> | undefined;
   const accumulator = lookup.policy.write ? new AnthropicStreamAccumulator() : undefined;
   const recorder = new RecordingStream<MessagesBatch>(reply.stream, fanout, (batch) => {
     if (accumulator === undefined) return;

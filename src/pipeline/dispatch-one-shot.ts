@@ -26,7 +26,7 @@ export async function dispatchOneShot<T>(
   call: OneShotCall<T>,
 ): Promise<T> {
   const started = performance.now();
-  const deadline = withGroupDeadline(plan, request.signal);
+  const deadline = withGroupDeadline(plan, request.upstreamSignal);
   try {
     const { value, record } = await runAttempts(
       loopDependencies(dependencies),

@@ -79,7 +79,7 @@ export async function dispatchStream<B>(
     );
   };
 
-  const deadline = withGroupDeadline(plan, request.signal);
+  const deadline = withGroupDeadline(plan, request.upstreamSignal);
   const context = { requestId: request.id, signal: deadline.signal, tracer: attemptTracer(request) };
   let won: Awaited<ReturnType<typeof runAttempts<OpenAttempt<B>>>>;
   try {

@@ -123,6 +123,11 @@ export class GatewayRequest {
   readonly headers: RequestHeaders;
   /** Aborted when the client disconnects or the request deadline passes. */
   readonly signal: CallSignal;
+  /**
+   * What dispatch runs the upstream call under: `signal`, or, for the leader of a coalesced stream (the cache
+   * stage), one that outlives the client while requests following that stream still read it.
+   */
+  upstreamSignal: CallSignal;
   /** receive (the edge), when tracing is on: the request's span, parent of its stages' and attempts' spans. */
   trace: RequestTrace | undefined = undefined;
   /** identify */
@@ -166,6 +171,7 @@ export class GatewayRequest {
     this.path = init.path;
     this.headers = init.headers;
     this.signal = init.signal;
+    this.upstreamSignal = init.signal;
   }
 
   /** The HTTP status answered (the edge reads it off its response). */

@@ -10,7 +10,7 @@ import {
   type OrgWire,
   type ProjectWire,
 } from './admin-client.ts';
-import { type FakeOpenAI, startFakeOpenAI } from './fake-openai.ts';
+import { type FakeOpenAI, type FakeOpenAIOptions, startFakeOpenAI } from './fake-openai.ts';
 import { startGateway, type TestGateway } from './gateway.ts';
 
 /** An organization, its project and a key of that project, made through the admin API. */
@@ -53,12 +53,17 @@ export class TenantFixture {
   readonly encryptionKey = randomBytes(32).toString('base64');
   readonly secrets: string[] = [];
   readonly #env: Record<string, string>;
+  readonly #fakeOptions: FakeOpenAIOptions;
   #gateway: TestGateway | undefined;
   #fake: FakeOpenAI | undefined;
 
-  /** `env`: settings of the gateway beyond the fixture's own (e.g. `CACHE_ENABLED`). */
-  constructor(env: Record<string, string> = {}) {
+  /**
+   * `env`: settings of the gateway beyond the fixture's own (e.g. `CACHE_ENABLED`); `fake`: how the fake
+   * OpenAI behaves (e.g. `chunkDelayMs`).
+   */
+  constructor(env: Record<string, string> = {}, fake: FakeOpenAIOptions = {}) {
     this.#env = env;
+    this.#fakeOptions = fake;
   }
 
   get gateway(): TestGateway {
@@ -72,7 +77,7 @@ export class TenantFixture {
 
   /** `env`: more settings for this start (another provider's fake, say). */
   async start(env: Record<string, string> = {}): Promise<void> {
-    this.#fake = await startFakeOpenAI();
+    this.#fake = await startFakeOpenAI(this.#fakeOptions);
     this.#gateway = await startGateway({
       NEXUS_MASTER_KEY: this.masterKey,
       HOST: '127.0.0.1',

@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
 import { Coalescer } from '../../src/cache/coalescer.ts';
 import { FanoutAbandonedError, FanoutOverrunError, StreamFanout } from '../../src/cache/stream-fanout.ts';
+import { AttemptAbort } from '../../src/core/call-signal.ts';
+import { NexusError } from '../../src/core/errors.ts';
+import { RecordingStream } from '../../src/pipeline/cache-streams.ts';
 
 describe('coalescer', () => {
   it('100 concurrent identical calls: the leader runs exactly once, 100 results', async () => {
@@ -151,36 +154,113 @@ describe('stream fanout', () => {
     await assert.rejects(reader.next(), /cut/);
   });
 
-  it('relay passes chunks to the leader at its pace and to followers; its end ends them', async () => {
+  it("the leader's upstream outlives its client while a follower reads, and stops when the last one leaves", async () => {
     const fanout = new StreamFanout<number>();
-    async function* upstream() {
-      for (let index = 0; index < 5; index++) {
-        await tick();
-        yield index;
-      }
-    }
-    const follower = collect(fanout.subscribe()!);
-    assert.deepEqual(await collect(fanout.relay(upstream())), [0, 1, 2, 3, 4]);
-    assert.deepEqual(await follower, [0, 1, 2, 3, 4]);
+    const leader = new AttemptAbort();
+    const upstream = fanout.upstreamSignal(leader);
+    const first = new AbortController();
+    const second = fanout.subscribe(first.signal)!;
+    const third = fanout.subscribe()!;
+    fanout.push(1);
+    leader.abort(new Error('the leader’s client left'));
+    assert.equal(upstream.aborted, false, 'followers still read: the upstream goes on');
+    fanout.push(2);
+    // A request arriving now still gets the whole stream from its start, and keeps the upstream going too.
+    const late = fanout.subscribe()!;
+    assert.deepEqual(await late.next(), { value: 1, done: false });
+    first.abort(new Error('a follower left'));
+    await third.return?.();
+    assert.equal(upstream.aborted, false);
+    await late.return?.();
+    assert.equal(upstream.aborted, true, 'nobody reads any more: the upstream is cancelled');
+    assert.match(String((upstream.reason as Error).message), /leader’s client left/);
+    await assert.rejects(second.next(), /a follower left/);
+    assert.equal(fanout.subscribe(), undefined, 'an abandoned stream cannot be joined');
   });
 
-  it('relay: an upstream error fails the followers; a leader that stops early abandons them', async () => {
-    const failing = new StreamFanout<number>();
-    async function* broken() {
-      yield 1;
-      throw new Error('upstream cut');
-    }
-    const follower = collect(failing.subscribe()!);
-    await assert.rejects(collect(failing.relay(broken())), /upstream cut/);
-    await assert.rejects(follower, /upstream cut/);
+  it('with nobody following, or on a deadline, the upstream stops with the leader', async () => {
+    const alone = new StreamFanout<number>();
+    const leader = new AttemptAbort();
+    const upstream = alone.upstreamSignal(leader);
+    leader.abort(new Error('client left'));
+    assert.equal(upstream.aborted, true);
+    assert.equal(alone.subscribe(), undefined);
 
-    const abandoned = new StreamFanout<number>();
-    async function* endless() {
-      for (let index = 0; ; index++) yield index;
+    const followed = new StreamFanout<number>();
+    const timed = new AttemptAbort();
+    const deadline = followed.upstreamSignal(timed);
+    const reader = followed.subscribe()!;
+    timed.abort(new NexusError('upstream_timeout', 'The request exceeded its time limit.'));
+    assert.equal(deadline.aborted, true, 'a deadline is not a client leaving: it stops the upstream at once');
+    followed.fail(deadline.reason);
+    await assert.rejects(reader.next(), /time limit/);
+
+    const over = new StreamFanout<number>();
+    const finished = new AttemptAbort();
+    const signal = over.upstreamSignal(finished);
+    over.subscribe();
+    over.end();
+    finished.abort(new Error('client left after the end'));
+    assert.equal(signal.aborted, false, 'an ended stream no longer watches its leader');
+  });
+
+  it("a leader's recorder whose client stops reading reads on for its followers, then completes", async () => {
+    const fanout = new StreamFanout<number>();
+    let sourceReturned = false;
+    const source = {
+      onEnd: () => {},
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (let index = 0; index < 5; index++) {
+            await tick();
+            yield index;
+          }
+        } finally {
+          sourceReturned = true;
+        }
+      },
+    };
+    const seen: number[] = [];
+    const recorder = new RecordingStream<number>(source, fanout, (batch) => seen.push(batch));
+    let completed = false;
+    recorder.onComplete(() => {
+      completed = true;
+    });
+    const follower = collect(fanout.subscribe()!);
+    const leaderGot: number[] = [];
+    for await (const batch of recorder) {
+      leaderGot.push(batch);
+      if (batch === 1) break;
     }
-    const waiting = collect(abandoned.subscribe()!);
-    for await (const chunk of abandoned.relay(endless())) if (chunk === 2) break;
-    await assert.rejects(waiting, FanoutAbandonedError);
+    assert.deepEqual(leaderGot, [0, 1]);
+    assert.deepEqual(await follower, [0, 1, 2, 3, 4]);
+    assert.deepEqual(seen, [0, 1, 2, 3, 4], 'the cache saw the whole stream');
+    assert.ok(completed, 'it ended normally, so it is stored');
+    assert.ok(sourceReturned);
+  });
+
+  it('a recorder whose client stops reading with no follower cancels its source and never completes', async () => {
+    const fanout = new StreamFanout<number>();
+    let read = 0;
+    const source = {
+      onEnd: () => {},
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          await tick();
+          yield read++;
+        }
+      },
+    };
+    const recorder = new RecordingStream<number>(source, fanout, () => {});
+    let completed = false;
+    recorder.onComplete(() => {
+      completed = true;
+    });
+    for await (const batch of recorder) if (batch === 2) break;
+    assert.equal(read, 3, 'nothing more was read');
+    assert.equal(completed, false);
+    await fanout.done;
+    await assert.rejects(collect(fanout.subscribe()!), FanoutAbandonedError);
   });
 
   it('a slow follower never blocks the leader or others and is cut past its lag bound', async () => {
