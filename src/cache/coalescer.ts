@@ -23,6 +23,13 @@ export interface CoalescerOptions<T> {
   readonly sharedFailure?: ((error: unknown) => boolean) | undefined;
   /** How many times a follower whose leader failed runs again before it gets that failure. Default 1. */
   readonly followerRetries?: number | undefined;
+  /**
+   * Failures that only say the leader's own caller went away (its client left before the answer was
+   * shared): a follower runs again without counting it against `followerRetries`, since it says nothing of
+   * the answer, and is never handed it. Each such failure ends one caller, so the runs again are bounded by
+   * the callers waiting. Default: none.
+   */
+  readonly abandoned?: ((error: unknown) => boolean) | undefined;
 }
 
 interface Flight<T> {
@@ -41,7 +48,8 @@ interface Flight<T> {
  * own signal, so a failure does not turn into a herd of upstream calls). After `followerRetries` such runs
  * (default 1) a follower gets the failure of the flight it waited for, so a request that fails every time
  * costs at most two upstream calls per burst, not one per waiting client in sequence. Failures marked by
- * `sharedFailure` go to the followers at once.
+ * `sharedFailure` go to the followers at once; failures marked by `abandoned` (the leader's client left) are
+ * never handed on and never counted.
  *
  * A follower with a `signal` stops waiting when it aborts (rejects with its reason); the flight goes on for
  * the others. Values are shared, not copied: treat them as read-only.
@@ -51,11 +59,13 @@ export class Coalescer<T> {
   readonly #keepWhile: ((value: T) => Promise<unknown>) | undefined;
   readonly #sharedFailure: (error: unknown) => boolean;
   readonly #followerRetries: number;
+  readonly #abandoned: (error: unknown) => boolean;
 
   constructor(options: CoalescerOptions<T> = {}) {
     this.#keepWhile = options.keepWhile;
     this.#sharedFailure = options.sharedFailure ?? (() => false);
     this.#followerRetries = options.followerRetries ?? 1;
+    this.#abandoned = options.abandoned ?? (() => false);
   }
 
   /** How many keys have a flight in progress (for tests and metrics). */
@@ -72,14 +82,16 @@ export class Coalescer<T> {
     leader: () => Promise<T>,
     options: { readonly signal?: CallSignal | undefined } = {},
   ): Promise<Coalesced<T>> {
-    for (let retry = 0; ; retry++) {
+    for (let retries = 0; ; ) {
       const flight = this.#flights.get(key);
       if (flight === undefined) return { value: await this.#lead(key, leader), role: 'leader' };
       try {
         return { value: await follow(flight.promise, options.signal), role: 'follower' };
       } catch (error) {
         if (options.signal?.aborted === true) throw error;
-        if (retry >= this.#followerRetries || this.#sharedFailure(error)) throw error;
+        if (this.#abandoned(error)) continue;
+        if (retries >= this.#followerRetries || this.#sharedFailure(error)) throw error;
+        retries++;
       }
     }
   }

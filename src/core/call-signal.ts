@@ -56,6 +56,11 @@ export class AttemptAbort extends EventEmitter {
   }
 }
 
+/** Thrown into the request's signal when the client goes away; never rendered, only logged. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+}
+
 /** True when the signal aborted because the client left, not on a deadline or a timeout (a NexusError reason). */
 export function clientLeft(signal: CallSignal): boolean {
   return signal.aborted && !isNexusError(signal.reason);

@@ -1,12 +1,8 @@
+import { ClientClosedError } from '../core/call-signal.ts';
 import { isNexusError, NexusError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { EdgeStage, Exchange } from './exchange.ts';
 import { addRateLimitHeaders, addWarnings, drainAndSend, type ErrorShape } from './respond.ts';
-
-/** Thrown into the request's signal when the client goes away; never rendered, only logged. */
-export class ClientClosedError extends Error {
-  override readonly name = 'ClientClosedError';
-}
 
 /**
  * The edge stage that renders every failure once, in the route's shape (OpenAI's, Anthropic's, seed 004's),

@@ -7,11 +7,11 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AttemptAbort } from '../core/call-signal.ts';
+import { AttemptAbort, ClientClosedError } from '../core/call-signal.ts';
 import { NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import { plainChain, proxyChain } from '../pipeline/chain.ts';
 import { compose } from '../pipeline/compose.ts';
-import { ClientClosedError, createAnswerErrors } from './answer-errors.ts';
+import { createAnswerErrors } from './answer-errors.ts';
 import { RequestDeadlines } from './deadlines.ts';
 import { type EdgeStage, Exchange, type Gateway, type Route } from './exchange.ts';
 import { documentationRoutes } from './openapi/docs-routes.ts';

@@ -1,11 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import { clientLeft } from '../core/call-signal.ts';
+import { ClientClosedError, clientLeft } from '../core/call-signal.ts';
 import { isNexusError, NexusError, toOpenAIErrorBody } from '../core/errors.ts';
 import { clientNotified } from '../pipeline/dispatch-messages.ts';
 import type { MessagesBatch } from '../pipeline/request.ts';
 import { anthropicErrorEvent } from '../protocols/anthropic/errors.ts';
 import type { StreamBatch } from '../providers/types.ts';
-import { ClientClosedError } from './answer-errors.ts';
 import type { Exchange } from './exchange.ts';
 
 /**

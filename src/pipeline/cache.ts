@@ -13,6 +13,7 @@ import type { SemanticMatcher, SharedPrompt } from '../cache/semantic/semantic-m
 import { AnthropicStreamAccumulator } from '../cache/stream-accumulator.ts';
 import { StreamFanout } from '../cache/stream-fanout.ts';
 import type { Config } from '../config/schema.ts';
+import { ClientClosedError } from '../core/call-signal.ts';
 import { isNexusError } from '../core/errors.ts';
 import type { StreamBatch } from '../providers/types.ts';
 import { answerFromEntry, entryHeader, entryOf, wantsUsageChunk } from './cache-entries.ts';
@@ -376,6 +377,11 @@ function recordStream(
 /** A stream flight stays joinable while the leader's stream runs; an answer in one piece is stored by then. */
 export function keepFlight(flight: Flight): Promise<unknown> {
   return flight.kind === 'stream' ? flight.fanout.done : Promise.resolve();
+}
+
+/** The leader's own client left before its answer could be shared: its followers run again, never get it. */
+export function leaderLeft(error: unknown): boolean {
+  return error instanceof ClientClosedError;
 }
 
 /** A failure every identical request would meet too (its body is refused): followers get it at once. */

@@ -6,7 +6,7 @@ import type { LedgerRecord } from '../ledger/usage-record.ts';
 import type { Scope } from '../limits/limit-types.ts';
 import { Limiter } from '../limits/limiter.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type CacheServices, type Flight, keepFlight, sharedFailure } from '../pipeline/cache.ts';
+import { type CacheServices, type Flight, keepFlight, leaderLeft, sharedFailure } from '../pipeline/cache.ts';
 import { openSemanticMatcher } from '../pipeline/semantic-matcher.ts';
 import { semanticTenantPrefix } from '../pipeline/semantic-prompt.ts';
 import type { TenancyServices } from '../pipeline/tenancy.ts';
@@ -175,7 +175,7 @@ async function openCache(
     settings,
     store,
     coalescer: settings.coalesce
-      ? new Coalescer<Flight>({ keepWhile: keepFlight, sharedFailure })
+      ? new Coalescer<Flight>({ keepWhile: keepFlight, sharedFailure, abandoned: leaderLeft })
       : undefined,
     semantic,
     semanticSync,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
 import { Coalescer } from '../../src/cache/coalescer.ts';
 import { FanoutAbandonedError, FanoutOverrunError, StreamFanout } from '../../src/cache/stream-fanout.ts';
-import { AttemptAbort } from '../../src/core/call-signal.ts';
+import { AttemptAbort, ClientClosedError } from '../../src/core/call-signal.ts';
 import { NexusError } from '../../src/core/errors.ts';
 import { RecordingStream } from '../../src/pipeline/cache-streams.ts';
 
@@ -58,6 +58,27 @@ describe('coalescer', () => {
     const answers = new Set(results.map((result) => result.value));
     assert.equal(answers.size, 1);
     assert.equal(results.filter((result) => result.role === 'leader').length, 1);
+  });
+
+  it('leaders whose clients leave one after another never hand that departure to a follower', async () => {
+    const coalescer = new Coalescer<string>({ abandoned: (error) => error instanceof ClientClosedError });
+    let calls = 0;
+    // The first three callers' clients leave before their answer arrives; the fourth caller's stays.
+    const upstream = (id: number) => async () => {
+      calls++;
+      await sleep(5);
+      if (id < 3) throw new ClientClosedError('client closed the connection');
+      return `answer for ${id}`;
+    };
+    const runs = Array.from({ length: 6 }, (_, id) => coalescer.run('k', upstream(id)));
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.filter((result) => result.status === 'rejected');
+    const answered = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value.value] : []));
+    // Each departed client fails only its own request; the other three all get one answer.
+    assert.equal(failed.length, 3);
+    assert.ok(failed.every((result) => result.reason instanceof ClientClosedError));
+    assert.deepEqual(answered, ['answer for 3', 'answer for 3', 'answer for 3']);
+    assert.equal(calls, 4);
   });
 
   it('a request that fails every time costs two upstream calls per burst, then the followers get the error', async () => {
