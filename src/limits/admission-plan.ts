@@ -60,7 +60,7 @@ export function planAdmission(
         amount,
         hold,
         ttlMs,
-        scope: { kind: scope.kind, id: scope.id },
+        scope: known.ref,
         limit,
         resetAtMs: window.endMs,
       });
@@ -83,6 +83,8 @@ export function planAdmission(
 /** What planning derives from a scope alone: its key prefix, its counters' keys per window, its budgets in nano-USD. */
 interface ScopeMemo {
   readonly base: string;
+  /** The scope's name alone, shared by its counters (a decision reports it). */
+  readonly ref: ScopeRef;
   key(limit: LimitName, label: string): string;
   nanos(usd: number | string): number;
 }
@@ -103,6 +105,7 @@ function scopeMemo(scope: Scope): ScopeMemo {
   const nanos = new Map<number | string, number>();
   memo = {
     base,
+    ref: { kind: scope.kind, id: scope.id },
     key(limit, label) {
       // The current window's key per limit; a new window replaces it.
       const last = keys.get(limit);

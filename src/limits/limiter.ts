@@ -227,9 +227,7 @@ export class Limiter {
       admittedAtMs: write.nowMs,
       holdUntilMinute: write.holdUntilMinute,
       demand: write.demand,
-      held: write.counters
-        .filter((counter) => counter.hold)
-        .map((counter) => ({ key: counter.key, kind: kindOfLimit[counter.limit], reserved: counter.amount })),
+      held: heldBy(write.counters),
     };
     this.#reservations.set(reservation, true);
     return {
@@ -296,4 +294,14 @@ function checkUsage(usage: Usage) {
       throw new TypeError(`usage.${name} must be a whole non-negative number, got ${String(value)}`);
     }
   }
+}
+
+/** The counters an admission holds an amount on (tokens, USD), as its reservation keeps them. */
+function heldBy(counters: readonly PlannedCounter[]): Reservation['held'] {
+  const held: Reservation['held'][number][] = [];
+  for (const counter of counters) {
+    if (counter.hold)
+      held.push({ key: counter.key, kind: kindOfLimit[counter.limit], reserved: counter.amount });
+  }
+  return held;
 }

@@ -5,6 +5,7 @@ import {
   hasRoom,
   type LimitStore,
   type SettlementWrite,
+  type StoreCounter,
 } from './limit-types.ts';
 
 interface Entry {
@@ -35,18 +36,24 @@ export class MemoryLimitStore implements LimitStore {
   async admit(write: AdmissionWrite): Promise<AdmissionResult> {
     const now = write.nowMs;
     if (now >= this.#nextSweepMs) this.#sweep(now);
-    const totals: CounterTotals[] = [];
+    const counters = write.counters;
+    const totals: CounterTotals[] = new Array(counters.length);
+    // The entries found by the check, written to by the update: one map lookup per counter, not two.
+    const entries: (Entry | undefined)[] = new Array(counters.length);
     let admitted = true;
-    for (const counter of write.counters) {
+    for (let index = 0; index < counters.length; index++) {
+      const counter = counters[index] as StoreCounter;
       const entry = this.#live(counter.key, now);
+      entries[index] = entry;
       const found =
         entry === undefined ? { used: 0, held: 0 } : { used: entry.used, held: liveHeld(entry, now) };
-      totals.push(found);
+      totals[index] = found;
       if (!hasRoom(found, counter.amount, counter.max)) admitted = false;
     }
     if (!admitted) return { admitted, totals };
-    for (const counter of write.counters) {
-      let entry = this.#live(counter.key, now);
+    for (let index = 0; index < counters.length; index++) {
+      const counter = counters[index] as StoreCounter;
+      let entry = entries[index];
       if (entry === undefined) {
         entry = { used: 0, holds: new Map(), expiresAtMs: Number.POSITIVE_INFINITY };
         this.#entries.set(counter.key, entry);
@@ -93,6 +100,7 @@ export class MemoryLimitStore implements LimitStore {
 
 /** The sum of holds that have not lapsed; lapsed ones are dropped (a request that never settled). */
 function liveHeld(entry: Entry, now: number): number {
+  if (entry.holds.size === 0) return 0;
   let held = 0;
   for (const [minute, amount] of entry.holds) {
     if (minute * minuteMs <= now) entry.holds.delete(minute);

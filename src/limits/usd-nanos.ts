@@ -16,6 +16,18 @@ const decimal = /^(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i;
  * becomes exactly 100 000 000. Throws a RangeError for negative, non-finite or too large amounts.
  */
 export function usdToNanos(usd: number | string): number {
+  if (typeof usd === 'number' && usd >= 0 && usd < 9_000_000) {
+    // Every settlement prices one request: its shortest decimal form read without a regular expression or a
+    // BigInt (below $9 million the nano-USD stay under 2^53, so the sum is exact), same digits, same rounding.
+    const text = String(usd);
+    if (!text.includes('e')) {
+      const point = text.indexOf('.');
+      if (point < 0) return usd * nanosPerUsd;
+      const fraction = text.slice(point + 1);
+      const nanos = Number(text.slice(0, point)) * nanosPerUsd + Number(fraction.slice(0, 9).padEnd(9, '0'));
+      return fraction.length > 9 && fraction.charCodeAt(9) >= 0x35 ? nanos + 1 : nanos;
+    }
+  }
   const text = typeof usd === 'number' ? String(usd) : usd.trim();
   const match = decimal.exec(text);
   if (match === null || (match[1] === '' && (match[2] ?? '') === '')) {

@@ -58,6 +58,27 @@ describe('USD as whole nano-USD', () => {
     }
   });
 
+  it('reads a number exactly as its decimal text, across the amounts settlements price', () => {
+    const amounts = [
+      0.0000165,
+      0.00001234565,
+      1.5,
+      3,
+      8_999_999.999999998,
+      0.1 + 0.2,
+      1 / 3,
+      2 / 3,
+      1e-7,
+      5e-10,
+    ];
+    // Costs as the meter computes them: tokens times a per-token price, summed in floating point.
+    for (let tokens = 1; tokens < 5000; tokens += 37) {
+      amounts.push(tokens * 0.00000015, tokens * 0.0000006 + 31 * 0.00000015, tokens / 1_000_000);
+    }
+    for (let i = 0; i < 2000; i++) amounts.push(Math.random() * 10 ** (Math.floor(Math.random() * 9) - 6));
+    for (const usd of amounts) assert.equal(usdToNanos(usd), usdToNanos(String(usd)), String(usd));
+  });
+
   it('sums a thousand small costs exactly, where floating-point dollars drift', () => {
     let nanos = 0;
     let dollars = 0;
