@@ -15,6 +15,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { type FakeAnthropic, type RecordedCall, startFakeAnthropic } from '../support/fake-anthropic.ts';
 import { readSseEvents, type SseEvent } from '../support/sse.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
+import { WireTap } from '../support/wire-tap.ts';
 
 const limits = { timeout: 30_000 };
 const upstreamKey = 'sk-ant-coalesced-messages';
@@ -41,65 +42,26 @@ function startStream(
   secret: string,
   request: { model: string; question: string; requestId: string },
 ): StreamingClient {
-  const hangUp = new AbortController();
-  let raw = '';
-  let rawDone: Promise<void> = Promise.resolve();
-  let headers: Headers | undefined;
-  const client = new Anthropic({
-    apiKey: secret,
-    baseURL: origin,
-    maxRetries: 0,
-    // The SDK reads one branch of the body; the test keeps the other, to see the exact bytes on the wire.
-    fetch: async (url, init) => {
-      const response = await fetch(url, init);
-      headers = response.headers;
-      if (response.body === null) return response;
-      const [forSdk, forTest] = response.body.tee();
-      rawDone = (async () => {
-        const decoder = new TextDecoder();
-        try {
-          for await (const part of forTest) raw += decoder.decode(part, { stream: true });
-        } catch {
-          // The client hung up: the bytes so far are all there is.
-        }
-      })();
-      return new Response(forSdk, { status: response.status, headers: response.headers });
-    },
-  });
+  const tap = new WireTap();
+  const client = new Anthropic({ apiKey: secret, baseURL: origin, maxRetries: 0, fetch: tap.fetch });
   const stream = client.messages.stream(
     {
       model: request.model,
       max_tokens: 256,
       messages: [{ role: 'user', content: request.question }],
     },
-    { signal: hangUp.signal, headers: { 'x-request-id': request.requestId } },
+    { signal: tap.signal, headers: { 'x-request-id': request.requestId } },
   );
-  let events = 0;
-  const waiting: Array<{ count: number; resolve: () => void }> = [];
-  stream.on('streamEvent', () => {
-    events++;
-    for (const waiter of waiting.filter((entry) => entry.count <= events)) waiter.resolve();
-  });
+  stream.on('streamEvent', () => tap.event());
   const finished = stream.finalMessage().then(
-    async (message) => {
-      await rawDone;
-      return { message, error: undefined, raw };
-    },
-    async (error: unknown) => {
-      await rawDone;
-      return { message: undefined, error, raw };
-    },
+    async (message) => ({ message, error: undefined, raw: await tap.raw() }),
+    async (error: unknown) => ({ message: undefined, error, raw: await tap.raw() }),
   );
   return {
-    received: (count) =>
-      events >= count
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            waiting.push({ count, resolve });
-          }),
-    leave: () => hangUp.abort(),
+    received: (count) => tap.received(count),
+    leave: () => tap.leave(),
     finished,
-    headers: () => headers,
+    headers: () => tap.headers(),
   };
 }
 
@@ -143,30 +105,6 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
     return { leader, leaderId, followers: joined };
   }
 
-  /** The gateway's access-log line of one request, once it has been written (the log stage is last). */
-  async function accessLine(requestId: string): Promise<Record<string, unknown>> {
-    for (let waited = 0; waited < 5_000; waited += 20) {
-      for (const line of fixture.gateway.logs) {
-        if (!line.includes(requestId)) continue;
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (parsed.requestId === requestId && parsed.status !== undefined) return parsed;
-      }
-      await sleep(20);
-    }
-    throw new Error(`no access-log line for ${requestId}`);
-  }
-
-  async function ledgerOf(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-    await fixture.flush();
-    const logs = await fixture.as(
-      fixture.masterKey,
-      'GET',
-      `/v1/admin/logs?key_id=${tenant.key.id}&limit=100`,
-    );
-    assert.equal(logs.status, 200, logs.text);
-    return (JSON.parse(logs.text) as { data: Array<Record<string, unknown>> }).data;
-  }
-
   function resetFakes(): void {
     anthropic.reset();
     anthropic.setReply({ text: answer });
@@ -203,7 +141,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
         assert.equal(upstreamCalls(model).length, 1, 'one upstream call');
         assert.equal(await upstreamCalls(model)[0]?.settled, 'completed', 'the upstream call ran to its end');
 
-        const line = await accessLine(leaderId);
+        const line = await fixture.accessLine(leaderId);
         assert.equal(line.errorCode, 'client_closed');
         assert.equal(line.cache, 'MISS');
 
@@ -217,7 +155,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
         await assertWholeMessage(replayed);
         assert.equal(upstreamCalls(model).length, 1);
 
-        const records = await ledgerOf(tenant);
+        const records = await fixture.ledgerOf(tenant);
         const upstream = records.filter((record) => (record.attempt as number) > 0);
         assert.equal(upstream.length, 1, 'the upstream attempt is recorded once');
         assert.equal(upstream[0]?.outcome, 'ok');
@@ -253,7 +191,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
       assert.equal(outcome, 'client-aborted', 'nobody reads: the upstream request was aborted');
       assert.equal(anthropic.callsTo('/messages').length, 1);
 
-      const line = await accessLine(leaderId);
+      const line = await fixture.accessLine(leaderId);
       assert.equal(line.errorCode, 'client_closed');
 
       const again = startStream(fixture.gateway.origin, tenant.secret, {
@@ -266,7 +204,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
       await assertWholeMessage(replayed);
       assert.equal(anthropic.callsTo('/messages').length, 2);
 
-      const records = await ledgerOf(tenant);
+      const records = await fixture.ledgerOf(tenant);
       const cancelled = records.filter((record) => record.outcome === 'cancelled');
       assert.equal(cancelled.length, 1, "the leader's cancelled attempt");
     },

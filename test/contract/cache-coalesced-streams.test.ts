@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import type { FakeOpenAI } from '../support/fake-openai.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
+import { WireTap } from '../support/wire-tap.ts';
 
 const limits = { timeout: 30_000 };
 const model = 'gpt-4o-mini';
@@ -31,61 +32,22 @@ interface StreamingClient {
 }
 
 function startStream(baseURL: string, secret: string, question: string, requestId: string): StreamingClient {
-  const hangUp = new AbortController();
-  let raw = '';
-  let rawDone: Promise<void> = Promise.resolve();
-  let headers: Headers | undefined;
-  const client = new OpenAI({
-    apiKey: secret,
-    baseURL,
-    maxRetries: 0,
-    // The SDK reads one branch of the body; the test keeps the other, to see the exact bytes on the wire.
-    fetch: async (url, init) => {
-      const response = await fetch(url, init);
-      headers = response.headers;
-      if (response.body === null) return response;
-      const [forSdk, forTest] = response.body.tee();
-      rawDone = (async () => {
-        const decoder = new TextDecoder();
-        try {
-          for await (const part of forTest) raw += decoder.decode(part, { stream: true });
-        } catch {
-          // The client hung up: the bytes so far are all there is.
-        }
-      })();
-      return new Response(forSdk, { status: response.status, headers: response.headers });
-    },
-  });
+  const tap = new WireTap();
+  const client = new OpenAI({ apiKey: secret, baseURL, maxRetries: 0, fetch: tap.fetch });
   const stream = client.chat.completions.stream(
     { model, messages: [{ role: 'user', content: question }], stream: true },
-    { signal: hangUp.signal, headers: { 'x-request-id': requestId } },
+    { signal: tap.signal, headers: { 'x-request-id': requestId } },
   );
-  let chunks = 0;
-  const waiting: Array<{ count: number; resolve: () => void }> = [];
-  stream.on('chunk', () => {
-    chunks++;
-    for (const waiter of waiting.filter((entry) => entry.count <= chunks)) waiter.resolve();
-  });
+  stream.on('chunk', () => tap.event());
   const finished = stream.finalChatCompletion().then(
-    async (completion) => {
-      await rawDone;
-      return { completion, error: undefined, raw };
-    },
-    async (error: unknown) => {
-      await rawDone;
-      return { completion: undefined, error, raw };
-    },
+    async (completion) => ({ completion, error: undefined, raw: await tap.raw() }),
+    async (error: unknown) => ({ completion: undefined, error, raw: await tap.raw() }),
   );
   return {
-    received: (count) =>
-      chunks >= count
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            waiting.push({ count, resolve });
-          }),
-    leave: () => hangUp.abort(),
+    received: (count) => tap.received(count),
+    leave: () => tap.leave(),
     finished,
-    headers: () => headers,
+    headers: () => tap.headers(),
   };
 }
 
@@ -108,30 +70,6 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
     assert.equal(leader.headers()?.get('x-nexus-cache'), 'MISS');
     for (const follower of joined) assert.equal(follower.headers()?.get('x-nexus-cache'), 'HIT');
     return { leader, leaderId, followers: joined };
-  }
-
-  /** The gateway's access-log line of one request, once it has been written (the log stage is last). */
-  async function accessLine(requestId: string): Promise<Record<string, unknown>> {
-    for (let waited = 0; waited < 5_000; waited += 20) {
-      for (const line of fixture.gateway.logs) {
-        if (!line.includes(requestId)) continue;
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (parsed.requestId === requestId && parsed.status !== undefined) return parsed;
-      }
-      await sleep(20);
-    }
-    throw new Error(`no access-log line for ${requestId}`);
-  }
-
-  async function ledgerOf(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-    await fixture.flush();
-    const logs = await fixture.as(
-      fixture.masterKey,
-      'GET',
-      `/v1/admin/logs?key_id=${tenant.key.id}&limit=100`,
-    );
-    assert.equal(logs.status, 200, logs.text);
-    return (JSON.parse(logs.text) as { data: Array<Record<string, unknown>> }).data;
   }
 
   before(async () => {
@@ -167,7 +105,7 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
       assert.equal(await chatCalls()[0]?.settled, 'completed', 'the upstream call ran to its end');
 
       // The leader's request ends with the upstream call it made: logged as its client closing.
-      const line = await accessLine(leaderId);
+      const line = await fixture.accessLine(leaderId);
       assert.equal(line.errorCode, 'client_closed');
       assert.equal(line.cache, 'MISS');
 
@@ -180,7 +118,7 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
       assert.equal(replayed, answer);
       assert.equal(chatCalls().length, 1);
 
-      const records = await ledgerOf(alice);
+      const records = await fixture.ledgerOf(alice);
       const upstream = records.filter((record) => (record.attempt as number) > 0);
       assert.equal(upstream.length, 1, 'the upstream attempt is recorded once');
       const [attempt] = upstream;
@@ -230,7 +168,7 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
       assert.equal(outcome, 'client-aborted', 'nobody reads: the upstream request was aborted');
       assert.equal(chatCalls().length, 1);
 
-      const line = await accessLine(leaderId);
+      const line = await fixture.accessLine(leaderId);
       assert.equal(line.errorCode, 'client_closed');
 
       const again = await client(bob)
@@ -240,7 +178,7 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
       assert.equal(again.data.choices[0]?.message.content, answer);
       assert.equal(chatCalls().length, 2);
 
-      const records = await ledgerOf(bob);
+      const records = await fixture.ledgerOf(bob);
       const cancelled = records.filter((record) => record.outcome === 'cancelled');
       assert.equal(cancelled.length, 1, "the leader's cancelled attempt");
       assert.equal(cancelled[0]?.attempt, 1);
@@ -264,7 +202,7 @@ describe('coalesced streams when clients leave, on one long-lived gateway', () =
     }
     assert.equal(chatCalls().length, 1);
     assert.equal(await chatCalls()[0]?.settled, 'completed');
-    const line = await accessLine(leaderId);
+    const line = await fixture.accessLine(leaderId);
     assert.equal(line.errorCode, undefined);
     const again = await client(carol)
       .chat.completions.create({ model, messages: [{ role: 'user', content: question }] })

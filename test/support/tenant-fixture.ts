@@ -148,6 +148,27 @@ export class TenantFixture {
     return this.gateway.app.gateway.services.current!.ledger.flush();
   }
 
+  /** The request log's records of one tenant's key (up to 100, newest first), after a flush. */
+  async ledgerOf(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
+    await this.flush();
+    const logs = await this.as(this.masterKey, 'GET', `/v1/admin/logs?key_id=${tenant.key.id}&limit=100`);
+    assert.equal(logs.status, 200, logs.text);
+    return (JSON.parse(logs.text) as { data: Array<Record<string, unknown>> }).data;
+  }
+
+  /** The gateway's access-log line of one request, once it has been written (the log stage is last). */
+  async accessLine(requestId: string): Promise<Record<string, unknown>> {
+    for (let waited = 0; waited < 5_000; waited += 20) {
+      for (const line of this.gateway.logs) {
+        if (!line.includes(requestId)) continue;
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed.requestId === requestId && parsed.status !== undefined) return parsed;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no access-log line for ${requestId}`);
+  }
+
   /** Listings, the request log and the gateway's log lines, none of which may contain a key or a hash. */
   async assertNoLeaks(): Promise<void> {
     const texts = [
