@@ -166,6 +166,29 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     assert.ok(ttl > 0 && ttl <= ttlAtAdmission, `still expiring after settlement (pttl ${ttl})`);
   });
 
+  it('reads back amounts near 2^53 nano-USD exactly: holds, spend and the headroom they leave', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    // $9,000,000 a day: 9e15 nano-USD, just under 2^53; the amounts are odd so a rounding double would show.
+    const scopes: Scope[] = [{ kind: 'key', id: 'k-usd-large', budget: { daily_usd: 9_000_000 } }];
+    const max = 9_000_000_000_000_000;
+    const first = 4_503_599_627_370_497; // 2^52 + 1
+    const second = 1_234_567_890_123_457;
+    const a = await limiter.admit(scopes, { tokens: 0, costNanoUsd: first });
+    assert.ok(a.admitted);
+    assert.equal(a.tightest?.remaining, max - first);
+    const b = await limiter.admit(scopes, { tokens: 0, costNanoUsd: second });
+    assert.ok(b.admitted);
+    // The second admission saw the first one's hold exactly.
+    assert.equal(b.tightest?.remaining, max - first - second);
+    await limiter.settle(a.reservation, { tokens: 0, costNanoUsd: first - 2 });
+    const c = await limiter.admit(scopes, { tokens: 0, costNanoUsd: 3 });
+    assert.ok(c.admitted);
+    // Spent first - 2, still holding second, now reserving 3: every amount read back to the nano-USD.
+    assert.equal(c.tightest?.remaining, max - (first - 2) - second - 3);
+    assert.ok(!(await limiter.admit(scopes, { tokens: 0, costNanoUsd: max })).admitted);
+  });
+
   it('50 concurrent reservations against $1.00 never exceed it, and settle to the exact spend', async (t) => {
     if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
     const [a, b] = await Promise.all([replica(), replica()]);

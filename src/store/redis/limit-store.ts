@@ -79,21 +79,10 @@ export class RedisLimitStore implements LimitStore {
       args.push(`held:${write.holdUntilMinute}|${write.counters.length}|${write.nowMs}|${values}`);
     }
     const reply = await this.#run(admitScript, keys, args);
-    const expected = writes.reduce((length, write) => length + 1 + 2 * write.counters.length, 0);
-    if (!Array.isArray(reply) || reply.length !== expected) {
+    if (!Array.isArray(reply) || reply.length !== writes.length) {
       throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply).slice(0, 200)}`);
     }
-    const numbers = reply.map(Number);
-    let at = 0;
-    return writes.map((write) => {
-      const totals: CounterTotals[] = write.counters.map((_, index) => ({
-        used: numbers[at + 1 + 2 * index] ?? 0,
-        held: numbers[at + 2 + 2 * index] ?? 0,
-      }));
-      const admitted = numbers[at] === 1;
-      at += 1 + 2 * write.counters.length;
-      return { admitted, totals };
-    });
+    return writes.map((write, index) => admissionResult(reply[index], write.counters.length));
   }
 
   /**
@@ -174,6 +163,20 @@ class TurnBatch<W, R> {
     }
     for (const [index, entry] of batch.entries()) entry.resolve(results[index] as R);
   }
+}
+
+/** One admission's part of the script's reply: `<1|0>|<used1>,<held1>,...` (see `admitScript`). */
+function admissionResult(part: unknown, counters: number): AdmissionResult {
+  const text = typeof part === 'string' ? part : Buffer.isBuffer(part) ? part.toString() : '';
+  const values = text.length > 2 && text[1] === '|' ? text.slice(2).split(',') : [];
+  if ((text[0] !== '1' && text[0] !== '0') || values.length !== 2 * counters) {
+    throw new Error(`unexpected reply from the admission script: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const totals: CounterTotals[] = new Array(counters);
+  for (let index = 0; index < counters; index++) {
+    totals[index] = { used: Number(values[2 * index]), held: Number(values[2 * index + 1]) };
+  }
+  return { admitted: text[0] === '1', totals };
 }
 
 /** Two values per counter, comma-separated: minus the amount reserved (or 0), the amount used. */
