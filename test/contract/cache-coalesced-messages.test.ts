@@ -15,7 +15,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { type FakeAnthropic, type RecordedCall, startFakeAnthropic } from '../support/fake-anthropic.ts';
 import { readSseEvents, type SseEvent } from '../support/sse.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
-import { WireTap } from '../support/wire-tap.ts';
+import { type StreamingCall, WireTap } from '../support/wire-tap.ts';
 
 const limits = { timeout: 30_000 };
 const upstreamKey = 'sk-ant-coalesced-messages';
@@ -26,16 +26,8 @@ const gpt = 'gpt-4o-mini';
 const answer = Array.from({ length: 40 }, (_, index) => `word${index}`).join(' ');
 const pacingMs = 40;
 
-/** One client's streamed message: the SDK parses it while the test keeps the raw bytes and the headers. */
-interface StreamingClient {
-  /** Resolves once the SDK has parsed `count` events. */
-  received(count: number): Promise<void>;
-  /** Hangs up (aborts the request; the connection closes). */
-  leave(): void;
-  /** The SDK's assembled message (or the error it raised), the raw SSE text and the response headers. */
-  readonly finished: Promise<{ message: Anthropic.Message | undefined; error: unknown; raw: string }>;
-  headers(): Headers | undefined;
-}
+/** One client's streamed request: the SDK's assembled answer (or the error it raised) and the raw SSE text. */
+type StreamingClient = StreamingCall<{ message: Anthropic.Message | undefined; error: unknown; raw: string }>;
 
 function startStream(
   origin: string,
@@ -57,12 +49,7 @@ function startStream(
     async (message) => ({ message, error: undefined, raw: await tap.raw() }),
     async (error: unknown) => ({ message: undefined, error, raw: await tap.raw() }),
   );
-  return {
-    received: (count) => tap.received(count),
-    leave: () => tap.leave(),
-    finished,
-    headers: () => tap.headers(),
-  };
+  return tap.call(finished);
 }
 
 /** The raw bytes of a stream as events (parsed the way a real client parses them). */
@@ -105,6 +92,22 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
     return { leader, leaderId, followers: joined };
   }
 
+  /** The same question asked once more, alone: its cache result (`x-nexus-cache`), after checking the answer whole. */
+  async function askAgain(
+    tenant: Tenant,
+    model: string,
+    question: string,
+  ): Promise<string | null | undefined> {
+    const again = startStream(fixture.gateway.origin, tenant.secret, {
+      model,
+      question,
+      requestId: `again-${randomUUID()}`,
+    });
+    const replayed = await again.finished;
+    await assertWholeMessage(replayed);
+    return again.headers()?.get('x-nexus-cache');
+  }
+
   function resetFakes(): void {
     anthropic.reset();
     anthropic.setReply({ text: answer });
@@ -145,14 +148,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
         assert.equal(line.errorCode, 'client_closed');
         assert.equal(line.cache, 'MISS');
 
-        const again = startStream(fixture.gateway.origin, tenant.secret, {
-          model,
-          question,
-          requestId: `again-${randomUUID()}`,
-        });
-        const replayed = await again.finished;
-        assert.equal(again.headers()?.get('x-nexus-cache'), 'HIT', 'the whole answer was stored');
-        await assertWholeMessage(replayed);
+        assert.equal(await askAgain(tenant, model, question), 'HIT', 'the whole answer was stored');
         assert.equal(upstreamCalls(model).length, 1);
 
         const records = await fixture.ledgerOf(tenant);
@@ -194,14 +190,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
       const line = await fixture.accessLine(leaderId);
       assert.equal(line.errorCode, 'client_closed');
 
-      const again = startStream(fixture.gateway.origin, tenant.secret, {
-        model: claude,
-        question,
-        requestId: `again-${randomUUID()}`,
-      });
-      const replayed = await again.finished;
-      assert.equal(again.headers()?.get('x-nexus-cache'), 'MISS', 'the cut answer was not stored');
-      await assertWholeMessage(replayed);
+      assert.equal(await askAgain(tenant, claude, question), 'MISS', 'the cut answer was not stored');
       assert.equal(anthropic.callsTo('/messages').length, 2);
 
       const records = await fixture.ledgerOf(tenant);
@@ -229,14 +218,7 @@ describe('coalesced /v1/messages streams when clients leave, on one long-lived g
       }
       assert.equal(anthropic.callsTo('/messages').length, 1);
 
-      const again = startStream(fixture.gateway.origin, tenant.secret, {
-        model: claude,
-        question,
-        requestId: `again-${randomUUID()}`,
-      });
-      const replayed = await again.finished;
-      assert.equal(again.headers()?.get('x-nexus-cache'), 'MISS', 'the broken answer was not stored');
-      await assertWholeMessage(replayed);
+      assert.equal(await askAgain(tenant, claude, question), 'MISS', 'the broken answer was not stored');
       assert.equal(anthropic.callsTo('/messages').length, 2);
     },
   );

@@ -13,23 +13,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import type { FakeOpenAI } from '../support/fake-openai.ts';
 import { type Tenant, TenantFixture } from '../support/tenant-fixture.ts';
-import { WireTap } from '../support/wire-tap.ts';
+import { type StreamingCall, WireTap } from '../support/wire-tap.ts';
 
 const limits = { timeout: 30_000 };
 const model = 'gpt-4o-mini';
 /** 40 words: with a chunk every 40 ms the stream runs for about 1.7 s, long enough to leave in the middle. */
 const answer = Array.from({ length: 40 }, (_, index) => `word${index}`).join(' ');
 
-/** One client's streamed request: the SDK parses it while the test keeps the raw bytes and the headers. */
-interface StreamingClient {
-  /** Resolves once the SDK has parsed `count` chunks. */
-  received(count: number): Promise<void>;
-  /** Hangs up (aborts the request; the connection closes). */
-  leave(): void;
-  /** The SDK's assembled completion (or the error it raised), the raw SSE text and the response headers. */
-  readonly finished: Promise<{ completion: OpenAI.ChatCompletion | undefined; error: unknown; raw: string }>;
-  headers(): Headers | undefined;
-}
+/** One client's streamed request: the SDK's assembled answer (or the error it raised) and the raw SSE text. */
+type StreamingClient = StreamingCall<{
+  completion: OpenAI.ChatCompletion | undefined;
+  error: unknown;
+  raw: string;
+}>;
 
 function startStream(baseURL: string, secret: string, question: string, requestId: string): StreamingClient {
   const tap = new WireTap();
@@ -43,12 +39,7 @@ function startStream(baseURL: string, secret: string, question: string, requestI
     async (completion) => ({ completion, error: undefined, raw: await tap.raw() }),
     async (error: unknown) => ({ completion: undefined, error, raw: await tap.raw() }),
   );
-  return {
-    received: (count) => tap.received(count),
-    leave: () => tap.leave(),
-    finished,
-    headers: () => tap.headers(),
-  };
+  return tap.call(finished);
 }
 
 describe('coalesced streams when clients leave, on one long-lived gateway', () => {

@@ -1,3 +1,13 @@
+/** One client's streamed request: the tap's view of the wire, and what the SDK made of it (`finished`). */
+export interface StreamingCall<T> {
+  /** Resolves once the SDK has parsed `count` events. */
+  received(count: number): Promise<void>;
+  /** Hangs up (aborts the request; the connection closes). */
+  leave(): void;
+  headers(): Headers | undefined;
+  readonly finished: Promise<T>;
+}
+
 /**
  * What a test needs of one SDK's streamed request besides the SDK's own parse: the exact bytes on the wire,
  * the response headers, a way to hang up, and a wait for the SDK's n-th parsed event. Handed to the OpenAI or
@@ -58,5 +68,15 @@ export class WireTap {
   async raw(): Promise<string> {
     await this.#rawDone;
     return this.#raw;
+  }
+
+  /** This tap as one streamed call whose outcome is `finished`. */
+  call<T>(finished: Promise<T>): StreamingCall<T> {
+    return {
+      received: (count) => this.received(count),
+      leave: () => this.leave(),
+      headers: () => this.headers(),
+      finished,
+    };
   }
 }

@@ -167,7 +167,7 @@ class TurnBatch<W, R> {
 
 /** One admission's part of the script's reply: `<1|0>|<used1>,<held1>,...` (see `admitScript`). */
 function admissionResult(part: unknown, counters: number): AdmissionResult {
-  const text = typeof part === 'string' ? part : Buffer.isBuffer(part) ? part.toString() : '';
+  const text = typeof part === 'string' ? part : '';
   const values = text.length > 2 && text[1] === '|' ? text.slice(2).split(',') : [];
   if ((text[0] !== '1' && text[0] !== '0') || values.length !== 2 * counters) {
     throw new Error(`unexpected reply from the admission script: ${JSON.stringify(text.slice(0, 200))}`);
