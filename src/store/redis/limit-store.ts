@@ -73,7 +73,7 @@ export class RedisLimitStore implements LimitStore {
     for (const write of writes) {
       let values = '';
       for (const counter of write.counters) {
-        keys.push(this.#prefix + counter.key);
+        keys.push(`${this.#prefix}${counter.scopeKey}:${counter.field}`);
         values += `${values === '' ? '' : ','}${counter.max},${counter.amount},${counter.hold ? 1 : 0},${counter.ttlMs ?? 0}`;
       }
       args.push(`held:${write.holdUntilMinute}|${write.counters.length}|${write.nowMs}|${values}`);
@@ -101,7 +101,7 @@ export class RedisLimitStore implements LimitStore {
     const args: string[] = [];
     for (const write of writes) {
       keys.push(`${this.#prefix}limits:settled:${write.holdUntilMinute}`);
-      for (const counter of write.counters) keys.push(this.#prefix + counter.key);
+      for (const counter of write.counters) keys.push(`${this.#prefix}${counter.scopeKey}:${counter.field}`);
       args.push(
         `held:${write.holdUntilMinute}|${write.reservationId}|${write.rememberMs}|${write.counters.length}|${settlementValues(write)}`,
       );
