@@ -89,7 +89,10 @@ export interface Usage {
 export interface CounterRef {
   /** The scope's record, a store key without the configured prefix: `limits:key:k1`. */
   readonly scopeKey: string;
-  /** The counter inside it, `<limit>:<window label>`: `rpm:20250101T1005`, `token_budget:total`. */
+  /**
+   * The counter inside it, `<limit>:<window label>`: `rpm:20250101T1005`, `token_budget:total`. Letters, digits
+   * and `_` on either side of the one `:` (the Redis scripts rely on it).
+   */
   readonly field: string;
 }
 

@@ -17,22 +17,45 @@ const stores: RedisLimitStore[] = [];
 let inspector: Redis | undefined;
 
 /** One replica: its own Redis connection and its own limiter, as two gateway processes would have. */
-async function replica(): Promise<Limiter> {
+async function replica(clock: () => number = () => now, reservationTtlMs?: number): Promise<Limiter> {
   const store = new RedisLimitStore(redisUrl, { keyPrefix: prefix });
   stores.push(store);
   await store.ready();
-  return new Limiter({ store, now: () => now });
+  return new Limiter({ store, now: clock, reservationTtlMs });
 }
 
-/** A counter hash as stored: `used` and the sum of its `held:<minute>` fields. */
-async function counter(key: string): Promise<{ used: number; held: number; fields: string[] }> {
+function redis(): Redis {
   inspector ??= new Redis(redisUrl);
-  const hash = await inspector.hgetall(prefix + key);
-  const fields = Object.keys(hash);
-  const held = fields
-    .filter((field) => field.startsWith('held:'))
-    .reduce((sum, f) => sum + Number(hash[f]), 0);
-  return { used: Number(hash.used ?? 0), held, fields };
+  return inspector;
+}
+
+/** A scope's hash as stored (`scopeKey` e.g. `limits:key:k1`). */
+async function scopeHash(scopeKey: string): Promise<Record<string, string>> {
+  return redis().hgetall(prefix + scopeKey);
+}
+
+/**
+ * One counter as stored in its scope's hash: `used` (the field named `<limit>:<label>`), the sum of its holds
+ * (fields `<limit>:<label>:<minute>`) and the names of all its fields.
+ */
+async function counter(
+  scopeKey: string,
+  window: string,
+): Promise<{ used: number; held: number; fields: string[] }> {
+  const hash = await scopeHash(scopeKey);
+  const fields = Object.keys(hash).filter((name) => name === window || name.startsWith(`${window}:`));
+  const held = fields.filter((name) => name !== window).reduce((sum, name) => sum + Number(hash[name]), 0);
+  return { used: Number(hash[window] ?? 0), held, fields };
+}
+
+/** The scope hash's TTL, ms (-1: none, -2: no hash). */
+function pttl(scopeKey: string): Promise<number> {
+  return redis().pttl(prefix + scopeKey);
+}
+
+/** The epoch minute at whose end a hold taken at `at` lapses (the limiter's default 15-minute lease). */
+function holdMinute(at: number, leaseMs = 15 * 60_000): number {
+  return Math.ceil((at + leaseMs) / 60_000);
 }
 
 function wins(decisions: readonly Decision[]): Admission[] {
@@ -76,11 +99,20 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
       );
     }
     // Refusals counted nowhere: the project and the org saw exactly the 60 admitted requests.
-    assert.equal((await counter('limits:key:k-rpm:rpm:20300115T1230')).used, 60);
-    assert.equal((await counter('limits:project:p-rpm:rpm:20300115T1230')).used, 60);
-    assert.equal((await counter('limits:org:o-rpm:rph:20300115T12')).used, 60);
-    const ttl = await inspector!.pttl(`${prefix}limits:key:k-rpm:rpm:20300115T1230`);
-    assert.ok(ttl > 0 && ttl <= 40_000, `the minute's key expires with its window (${ttl} ms)`);
+    assert.deepEqual(await scopeHash('limits:key:k-rpm'), {
+      'rpm:20300115T1230': '60',
+      'rph:20300115T12': '60',
+    });
+    assert.equal((await counter('limits:project:p-rpm', 'rpm:20300115T1230')).used, 60);
+    assert.equal((await counter('limits:org:o-rpm', 'rph:20300115T12')).used, 60);
+    // Each hash expires with the latest window it holds: the hour's for the key, the minute's for the project.
+    const keyTtl = await pttl('limits:key:k-rpm');
+    assert.ok(
+      keyTtl > 40_000 && keyTtl <= 1_780_000,
+      `the key's hash lives to the hour's end (${keyTtl} ms)`,
+    );
+    const projectTtl = await pttl('limits:project:p-rpm');
+    assert.ok(projectTtl > 0 && projectTtl <= 40_000, `the project's to the minute's end (${projectTtl} ms)`);
   });
 
   it('admissions sent together in one script call are decided in order, each against its own counters', async (t) => {
@@ -115,9 +147,9 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
       ['k-batch-5', 1],
       ['k-batch-5', 0],
     ]);
-    assert.equal((await counter('limits:key:k-batch-3:rpm:20300115T1230')).used, 3);
-    assert.equal((await counter('limits:key:k-batch-5:rpm:20300115T1230')).used, 5);
-    assert.equal((await counter('limits:project:p-batch:rpm:20300115T1230')).used, 5);
+    assert.equal((await counter('limits:key:k-batch-3', 'rpm:20300115T1230')).used, 3);
+    assert.equal((await counter('limits:key:k-batch-5', 'rpm:20300115T1230')).used, 5);
+    assert.equal((await counter('limits:project:p-batch', 'rpm:20300115T1230')).used, 5);
   });
 
   it('two replicas reserve tokens atomically and settle them to real usage', async (t) => {
@@ -131,24 +163,20 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     );
     const admitted = wins(decisions);
     assert.equal(admitted.length, 33, '33 × 300 = 9900 ≤ 10 000 tokens per minute');
-    assert.deepEqual(await counter('limits:key:k-tok:tpm:20300115T1230'), {
+    assert.deepEqual(await counter('limits:key:k-tok', 'tpm:20300115T1230'), {
       used: 0,
       held: 9900,
-      fields: [`held:${Math.ceil((now + 15 * 60_000) / 60_000)}`],
+      fields: [`tpm:20300115T1230:${holdMinute(now)}`],
     });
     await Promise.all(
       admitted.map((d) =>
         (decisions.indexOf(d) % 2 === 0 ? a : b).settle(d.reservation, { tokens: 100, costNanoUsd: 0 }),
       ),
     );
-    for (const key of ['limits:key:k-tok:tpm:20300115T1230', 'limits:key:k-tok:token_budget:total']) {
-      assert.deepEqual(await counter(key), { used: 3300, held: 0, fields: ['used'] });
+    for (const window of ['tpm:20300115T1230', 'token_budget:total']) {
+      assert.deepEqual(await counter('limits:key:k-tok', window), { used: 3300, held: 0, fields: [window] });
     }
-    assert.equal(
-      await inspector!.pttl(`${prefix}limits:key:k-tok:token_budget:total`),
-      -1,
-      'a lifetime budget',
-    );
+    assert.equal(await pttl('limits:key:k-tok'), -1, 'a hash holding a lifetime budget never expires');
   });
 
   it("a settled reservation that was its counter's only hold leaves the counter expiring with its window", async (t) => {
@@ -157,12 +185,14 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     const scopes: Scope[] = [{ kind: 'key', id: 'k-alone', limits: { tpm: 10_000 } }];
     const decision = await limiter.admit(scopes, { tokens: 300, costNanoUsd: 0 });
     assert.ok(decision.admitted);
-    const key = 'limits:key:k-alone:tpm:20300115T1230';
-    const ttlAtAdmission = await inspector!.pttl(prefix + key);
-    assert.ok(ttlAtAdmission > 0, 'a windowed counter expires');
+    const ttlAtAdmission = await pttl('limits:key:k-alone');
+    assert.ok(
+      ttlAtAdmission > 40_000 && ttlAtAdmission <= 40_000 + 15 * 60_000,
+      `a held counter's hash lives to its window's end plus the lease (${ttlAtAdmission} ms)`,
+    );
     await limiter.settle(decision.reservation, { tokens: 120, costNanoUsd: 0 });
-    assert.deepEqual(await counter(key), { used: 120, held: 0, fields: ['used'] });
-    const ttl = await inspector!.pttl(prefix + key);
+    assert.deepEqual(await scopeHash('limits:key:k-alone'), { 'tpm:20300115T1230': '120' });
+    const ttl = await pttl('limits:key:k-alone');
     assert.ok(ttl > 0 && ttl <= ttlAtAdmission, `still expiring after settlement (pttl ${ttl})`);
   });
 
@@ -203,25 +233,25 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     );
     const admitted = wins(decisions);
     assert.equal(admitted.length, 20);
-    assert.deepEqual(await counter('limits:key:k-usd-burst:daily_usd:20300115'), {
+    assert.deepEqual(await counter('limits:key:k-usd-burst', 'daily_usd:20300115'), {
       used: 0,
       held: budget,
-      fields: [`held:${Math.ceil((now + 15 * 60_000) / 60_000)}`],
+      fields: [`daily_usd:20300115:${holdMinute(now)}`],
     });
     // Each request settles on the replica that admitted it.
     await Promise.all(
       admitted.map((d) => (decisions.indexOf(d) % 2 === 0 ? a : b).settle(d.reservation, actual)),
     );
-    assert.deepEqual(await counter('limits:key:k-usd-burst:daily_usd:20300115'), {
+    assert.deepEqual(await counter('limits:key:k-usd-burst', 'daily_usd:20300115'), {
       used: 20 * actual.costNanoUsd,
       held: 0,
-      fields: ['used'],
+      fields: ['daily_usd:20300115'],
     });
 
     // 50 workers, each admitting and settling until refused: after every admission, committed + reserved is
     // read back and must be within $1.00. Each settles $0.03 of a $0.05 reservation, so admissions continue
     // while used ≤ $0.95 and the spend ends at exactly 32 × $0.03 = $0.96.
-    const key = 'limits:key:k-usd-loop:daily_usd:20300115';
+    const window = 'daily_usd:20300115';
     const scopes: Scope[] = [
       { kind: 'key', id: 'k-usd-loop', budget: { daily_usd: 1 } },
       { kind: 'org', id: 'o-usd-loop', budget: { daily_usd: 100, monthly_usd: 1000 } },
@@ -234,7 +264,7 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
           assert.deepEqual([decision.scope.id, decision.limit], ['k-usd-loop', 'daily_usd']);
           return;
         }
-        const seen = await counter(key);
+        const seen = await counter('limits:key:k-usd-loop', window);
         assert.ok(
           seen.used + seen.held <= budget,
           `committed + reserved ${seen.used + seen.held} > ${budget}`,
@@ -245,7 +275,11 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
     };
     await Promise.all(Array.from({ length: 50 }, (_, i) => worker(i % 2 === 0 ? a : b)));
     assert.equal(settled, 32);
-    assert.deepEqual(await counter(key), { used: usdToNanos('0.96'), held: 0, fields: ['used'] });
-    assert.equal((await counter('limits:org:o-usd-loop:monthly_usd:203001')).used, usdToNanos('0.96'));
+    assert.deepEqual(await counter('limits:key:k-usd-loop', window), {
+      used: usdToNanos('0.96'),
+      held: 0,
+      fields: [window],
+    });
+    assert.equal((await counter('limits:org:o-usd-loop', 'monthly_usd:203001')).used, usdToNanos('0.96'));
   });
 });
