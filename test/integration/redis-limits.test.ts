@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Admission, Decision } from '../../src/limits/limit-decision.ts';
-import type { Demand, Scope } from '../../src/limits/limit-types.ts';
+import type { AdmissionWrite, Demand, Scope, StoreCounter } from '../../src/limits/limit-types.ts';
 import { Limiter } from '../../src/limits/limiter.ts';
 import { usdToNanos } from '../../src/limits/usd-nanos.ts';
 import { RedisLimitStore } from '../../src/store/redis/limit-store.ts';
@@ -281,5 +281,231 @@ describe('limits on a shared Redis', { timeout: 60_000 }, () => {
       fields: [window],
     });
     assert.equal((await counter('limits:org:o-usd-loop', 'monthly_usd:203001')).used, usdToNanos('0.96'));
+  });
+});
+
+describe('one hash per scope: windows, expiry, exactness', { timeout: 60_000 }, () => {
+  const minuteMs = 60_000;
+
+  it("a new window deletes the limit's earlier window; a replica whose clock is behind leaves the newer one alone", async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    let clock = now; // 12:30:20
+    const limiter = await replica(() => clock);
+    let behind = now + 30_000; // 12:30:50
+    const late = await replica(() => behind);
+    const scopes: Scope[] = [{ kind: 'key', id: 'k-windows', limits: { rpm: 10, rph: 100, tpm: 100_000 } }];
+    const first = await limiter.admit(scopes, { tokens: 100, costNanoUsd: 0 });
+    assert.ok(first.admitted);
+    assert.deepEqual(await scopeHash('limits:key:k-windows'), {
+      'rpm:20300115T1230': '1',
+      'rph:20300115T12': '1',
+      [`tpm:20300115T1230:${holdMinute(now)}`]: '100',
+    });
+
+    clock = now + minuteMs; // 12:31:20: the minute's windows start again, the hour's goes on
+    const second = await limiter.admit(scopes, { tokens: 200, costNanoUsd: 0 });
+    assert.ok(second.admitted);
+    assert.deepEqual(await scopeHash('limits:key:k-windows'), {
+      'rpm:20300115T1231': '1',
+      'rph:20300115T12': '2',
+      [`tpm:20300115T1231:${holdMinute(clock)}`]: '200',
+    });
+    // The first reservation's window is gone: settling it writes nothing (no field of a past window again).
+    await limiter.settle(first.reservation, { tokens: 80, costNanoUsd: 0 });
+    assert.equal((await counter('limits:key:k-windows', 'tpm:20300115T1230')).fields.length, 0);
+
+    // A replica still in 12:30 counts in its own minute, and neither deletes nor counts 12:31.
+    const lagging = await late.admit(scopes, { tokens: 0, costNanoUsd: 0 });
+    assert.ok(lagging.admitted);
+    assert.equal((await counter('limits:key:k-windows', 'rpm:20300115T1231')).used, 1);
+    assert.equal((await counter('limits:key:k-windows', 'rpm:20300115T1230')).used, 1);
+    behind = clock;
+    // Back in step, the next admission drops what the lagging one wrote in the past minute.
+    assert.ok((await late.admit(scopes, { tokens: 0, costNanoUsd: 0 })).admitted);
+    assert.deepEqual(await scopeHash('limits:key:k-windows'), {
+      'rpm:20300115T1231': '2',
+      'rph:20300115T12': '4',
+      [`tpm:20300115T1231:${holdMinute(clock)}`]: '200',
+    });
+  });
+
+  it('a hash with only windowed fields expires with its latest window: set once, extended, never shortened', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    let clock = now; // 12:30:20
+    const limiter = await replica(() => clock);
+    const requestsOnly: Scope[] = [{ kind: 'project', id: 'p-ttl', limits: { rpm: 10 } }];
+    assert.ok((await limiter.admit(requestsOnly, { tokens: 0, costNanoUsd: 0 })).admitted);
+    const minuteTtl = await pttl('limits:project:p-ttl');
+    assert.ok(
+      minuteTtl > 0 && minuteTtl <= 40_000,
+      `to the minute's end, no grace for requests (${minuteTtl})`,
+    );
+
+    // A daily budget joins: the hash now lives to the day's end plus the lease (11 h 29 min 40 s + 15 min).
+    const withBudget: Scope[] = [{ ...requestsOnly[0]!, budget: { daily_usd: 1 } }];
+    assert.ok((await limiter.admit(withBudget, { tokens: 0, costNanoUsd: 1000 })).admitted);
+    const dayTtl = 41_380_000 + 15 * minuteMs;
+    const extended = await pttl('limits:project:p-ttl');
+    assert.ok(extended > dayTtl - 60_000 && extended <= dayTtl, `extended to the day (${extended})`);
+
+    // A new minute's window is written, but the day's fields still need the hash: its TTL is not shortened.
+    clock = now + minuteMs;
+    assert.ok((await limiter.admit(requestsOnly, { tokens: 0, costNanoUsd: 0 })).admitted);
+    const after = await pttl('limits:project:p-ttl');
+    assert.ok(after > dayTtl - 60_000, `not shortened by the minute's window (${after})`);
+    assert.deepEqual(Object.keys(await scopeHash('limits:project:p-ttl')).sort(), [
+      `daily_usd:20300115:${holdMinute(now)}`,
+      'rpm:20300115T1231',
+    ]);
+  });
+
+  it('a hash holding the lifetime token budget never gets a TTL; one that gets the budget later loses its TTL', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    let clock = now;
+    const limiter = await replica(() => clock);
+    const budgeted: Scope[] = [{ kind: 'org', id: 'o-lifetime', limits: { rpm: 10, token_budget: 1000 } }];
+    const first = await limiter.admit(budgeted, { tokens: 100, costNanoUsd: 0 });
+    assert.ok(first.admitted);
+    assert.equal(await pttl('limits:org:o-lifetime'), -1);
+    await limiter.settle(first.reservation, { tokens: 50, costNanoUsd: 0 });
+    // New minutes come (new windows written), and the budget is even taken off the scope: no TTL, ever.
+    clock += minuteMs;
+    assert.ok((await limiter.admit(budgeted, { tokens: 100, costNanoUsd: 0 })).admitted);
+    clock += minuteMs;
+    const withoutBudget: Scope[] = [{ kind: 'org', id: 'o-lifetime', limits: { rpm: 10 } }];
+    assert.ok((await limiter.admit(withoutBudget, { tokens: 0, costNanoUsd: 0 })).admitted);
+    assert.equal(await pttl('limits:org:o-lifetime'), -1);
+    assert.deepEqual(await counter('limits:org:o-lifetime', 'token_budget:total'), {
+      used: 50,
+      held: 100,
+      fields: ['token_budget:total', `token_budget:total:${holdMinute(now + minuteMs)}`],
+    });
+
+    // A hash made with a TTL (requests only) that then gets the lifetime budget is made persistent.
+    const later: Scope[] = [{ kind: 'org', id: 'o-later-budget', limits: { rpm: 10 } }];
+    assert.ok((await limiter.admit(later, { tokens: 0, costNanoUsd: 0 })).admitted);
+    assert.ok((await pttl('limits:org:o-later-budget')) > 0);
+    const laterBudgeted: Scope[] = [
+      { kind: 'org', id: 'o-later-budget', limits: { rpm: 10, token_budget: 10 } },
+    ];
+    assert.ok((await limiter.admit(laterBudgeted, { tokens: 5, costNanoUsd: 0 })).admitted);
+    assert.equal(await pttl('limits:org:o-later-budget'), -1);
+  });
+
+  it('a settlement after its hash expired creates nothing (no hash left without a TTL)', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    const scopes: Scope[] = [
+      { kind: 'key', id: 'k-expired', limits: { tpm: 1000 }, budget: { daily_usd: 1 } },
+      { kind: 'project', id: 'p-expired', limits: { tpm: 1000 } },
+    ];
+    const decision = await limiter.admit(scopes, { tokens: 100, costNanoUsd: 1000 });
+    assert.ok(decision.admitted);
+    // The key's hash expires (as its TTL would make it); the project's is still there.
+    await redis().del(`${prefix}limits:key:k-expired`);
+    await limiter.settle(decision.reservation, { tokens: 60, costNanoUsd: 600 });
+    assert.equal(await redis().exists(`${prefix}limits:key:k-expired`), 0);
+    assert.deepEqual(await scopeHash('limits:project:p-expired'), { 'tpm:20300115T1230': '60' });
+    assert.ok((await pttl('limits:project:p-expired')) > 0);
+  });
+
+  it('holds lapse at the end of their minute, and even a refusal drops them', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    let clock = now; // 12:30:20, with a one-minute lease: holds lapse at 12:32:00
+    const limiter = await replica(() => clock, minuteMs);
+    const scopes: Scope[] = [{ kind: 'user', id: 'u-lapse', limits: { token_budget: 1000 } }];
+    assert.ok((await limiter.admit(scopes, { tokens: 800, costNanoUsd: 0 })).admitted);
+    const lapsing = `token_budget:total:${holdMinute(now, minuteMs)}`;
+    assert.deepEqual(await scopeHash('limits:user:u-lapse'), { [lapsing]: '800' });
+    clock = now + 99_000; // 12:31:59: still held
+    assert.ok(!(await limiter.admit(scopes, { tokens: 300, costNanoUsd: 0 })).admitted);
+    assert.deepEqual(await scopeHash('limits:user:u-lapse'), { [lapsing]: '800' });
+    clock = now + 100_000; // 12:32:00: lapsed; a refusal (more than the budget) still drops it
+    const refused = await limiter.admit(scopes, { tokens: 1001, costNanoUsd: 0 });
+    assert.ok(!refused.admitted);
+    assert.equal(refused.tightest?.remaining, 1000);
+    assert.equal(await redis().exists(`${prefix}limits:user:u-lapse`), 0);
+  });
+
+  it('two admissions in one script call see each other: the second adds to the hold the first made', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    const scopes: Scope[] = [
+      { kind: 'key', id: 'k-pair', limits: { tpm: 1000 } },
+      { kind: 'org', id: 'o-pair', limits: { tpm: 5000 } },
+    ];
+    // Asked in one turn of the event loop: one script call.
+    const [a, b, c] = await Promise.all([
+      limiter.admit(scopes, { tokens: 400, costNanoUsd: 0 }),
+      limiter.admit(scopes, { tokens: 400, costNanoUsd: 0 }),
+      limiter.admit(scopes, { tokens: 400, costNanoUsd: 0 }),
+    ]);
+    assert.deepEqual(
+      [a, b, c].map((d) => (d.admitted ? d.tightest?.remaining : 'refused')),
+      [600, 200, 'refused'],
+    );
+    const hold = `tpm:20300115T1230:${holdMinute(now)}`;
+    assert.deepEqual(await scopeHash('limits:key:k-pair'), { [hold]: '800' });
+    assert.deepEqual(await scopeHash('limits:org:o-pair'), { [hold]: '800' });
+  });
+
+  it('keeps usage past 2^53 exact (HINCRBY), and amounts below it written by the script exact', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const limiter = await replica();
+    const scopes: Scope[] = [{ kind: 'key', id: 'k-2p53', budget: { daily_usd: 9_000_000 } }];
+    const first = await limiter.admit(scopes, { tokens: 0, costNanoUsd: 9_007_199_254_740_991 - 9e15 });
+    assert.ok(first.admitted);
+    await limiter.settle(first.reservation, { tokens: 0, costNanoUsd: 4_503_599_627_370_497 });
+    assert.deepEqual(await scopeHash('limits:key:k-2p53'), { 'daily_usd:20300115': '4503599627370497' });
+    const second = await limiter.admit(scopes, { tokens: 0, costNanoUsd: 4_496_400_372_629_503 });
+    assert.ok(second.admitted, 'exactly to the budget');
+    assert.equal(second.tightest?.remaining, 0);
+    assert.equal(
+      (await scopeHash('limits:key:k-2p53'))[`daily_usd:20300115:${holdMinute(now)}`],
+      '4496400372629503',
+    );
+    // Charged more than reserved: 4503599627370497 + 9007199254740990 = 13510798882111487, odd, past 2^53.
+    await limiter.settle(second.reservation, { tokens: 0, costNanoUsd: 9_007_199_254_740_990 });
+    assert.deepEqual(await scopeHash('limits:key:k-2p53'), { 'daily_usd:20300115': '13510798882111487' });
+    assert.ok(!(await limiter.admit(scopes, { tokens: 0, costNanoUsd: 1 })).admitted);
+  });
+
+  it("a scope's counters listed apart are sent together, and the totals come back in the write's order", async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    const store = new RedisLimitStore(redisUrl, { keyPrefix: prefix });
+    stores.push(store);
+    await store.ready();
+    const counter = (scopeKey: string, field: string, max: number, hold: boolean): StoreCounter => ({
+      scopeKey,
+      field,
+      max,
+      amount: hold ? 10 : 1,
+      hold,
+      ttlMs: 60_000,
+    });
+    const write: AdmissionWrite = {
+      nowMs: now,
+      holdUntilMinute: holdMinute(now),
+      counters: [
+        counter('limits:key:k-apart', 'rpm:20300115T1230', 5, false),
+        counter('limits:project:p-apart', 'rpm:20300115T1230', 7, false),
+        counter('limits:key:k-apart', 'tpm:20300115T1230', 100, true),
+      ],
+    };
+    assert.deepEqual((await store.admit(write)).totals, [
+      { used: 0, held: 0 },
+      { used: 0, held: 0 },
+      { used: 0, held: 0 },
+    ]);
+    const again = await store.admit(write);
+    assert.deepEqual(again.totals, [
+      { used: 1, held: 0 },
+      { used: 1, held: 0 },
+      { used: 0, held: 10 },
+    ]);
+    assert.deepEqual(await scopeHash('limits:key:k-apart'), {
+      'rpm:20300115T1230': '2',
+      [`tpm:20300115T1230:${holdMinute(now)}`]: '20',
+    });
   });
 });
