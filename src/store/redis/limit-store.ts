@@ -236,8 +236,8 @@ function admissionArgument(write: AdmissionWrite, groups: ScopeGroups): string {
 
 /**
  * One settlement's argument, a JSON array (see `settleScript`): hold minute, reservation id, how long to
- * remember it (ms), number of scopes, the number of counters of each; per counter its field, the amount
- * reserved and the amount used.
+ * remember it (ms), number of scopes, the number of counters of each; per counter its field, minus the amount
+ * reserved and the amount used, as decimal strings (the script hands them to HINCRBY).
  */
 function settlementArgument(write: SettlementWrite, groups: ScopeGroups): string {
   const counters = write.counters;
@@ -245,7 +245,7 @@ function settlementArgument(write: SettlementWrite, groups: ScopeGroups): string
   let text = `[${write.holdUntilMinute},${JSON.stringify(write.reservationId)},${write.rememberMs},${groups.counts.length},${groups.counts.join(',')}`;
   for (let index = 0; index < counters.length; index++) {
     const counter = counters[order === undefined ? index : order[index]!]!;
-    text += `,"${counter.field}",${counter.reserved},${counter.actual}`;
+    text += `,"${counter.field}","${counter.reserved === 0 ? 0 : -counter.reserved}","${counter.actual}"`;
   }
   return `${text}]`;
 }
