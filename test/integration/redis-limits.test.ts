@@ -409,6 +409,30 @@ describe('one hash per scope: windows, expiry, exactness', { timeout: 60_000 }, 
     assert.ok((await pttl('limits:project:p-expired')) > 0);
   });
 
+  it('a settlement whose own hold is gone still adds its usage while another hold keeps the window', async (t) => {
+    if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
+    let clock = now; // 12:30:20, with a one-minute lease
+    const limiter = await replica(() => clock, minuteMs);
+    const scopes: Scope[] = [{ kind: 'user', id: 'u-other-hold', limits: { token_budget: 10_000 } }];
+    // Nothing reserved (an estimate of 0), so nothing of its own is held: the other hold keeps the window.
+    const free = await limiter.admit(scopes, { tokens: 0, costNanoUsd: 0 });
+    const first = await limiter.admit(scopes, { tokens: 100, costNanoUsd: 0 });
+    assert.ok(free.admitted && first.admitted);
+    await limiter.settle(free.reservation, { tokens: 30, costNanoUsd: 0 });
+    assert.equal((await counter('limits:user:u-other-hold', 'token_budget:total')).used, 30);
+    clock = now + 50_000; // 12:31:10: a second hold, lapsing at 12:33:00
+    const second = await limiter.admit(scopes, { tokens: 200, costNanoUsd: 0 });
+    assert.ok(second.admitted);
+    await redis().hdel(`${prefix}limits:user:u-other-hold`, 'token_budget:total');
+    clock = now + 105_000; // 12:32:05: the first hold has lapsed, and this admission drops it
+    assert.ok((await limiter.admit(scopes, { tokens: 0, costNanoUsd: 0 })).admitted);
+    await limiter.settle(first.reservation, { tokens: 70, costNanoUsd: 0 });
+    assert.deepEqual(await scopeHash('limits:user:u-other-hold'), {
+      'token_budget:total': '70',
+      [`token_budget:total:${holdMinute(now + 50_000, minuteMs)}`]: '200',
+    });
+  });
+
   it('holds lapse at the end of their minute, and even a refusal drops them', async (t) => {
     if (!(await requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379'))) return;
     let clock = now; // 12:30:20, with a one-minute lease: holds lapse at 12:32:00

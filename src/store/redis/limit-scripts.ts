@@ -224,11 +224,12 @@ return result
  * call, see RedisLimitStore.settle): a settlement's id joins a set of settled ids (one set per hold minute, kept
  * for the TTL it names), so a resend after a lost reply is a no-op. Then, for each counter of each scope, the
  * reservation's share is taken off its hold field (`<window>:<minute>`), if the hold is still there, and the
- * real amount added to `used` (`<window>`), if the window is still there (its hold was, or its used field is:
- * its hash has not expired, and no later window's admission has deleted it as past). All by HINCRBY, exact in
- * 64 bits: the hold first, which answers whether it was there (a hold is never stored at 0 or below, so a
- * result of exactly minus the share means this very call created the field), then `used`, then an HDEL of the
- * hold if it reached 0 or was just created. One call fewer per counter than asking HEXISTS first, which
+ * real amount added to `used` (`<window>`), if the window is still there (a field of it exists: its hash has
+ * not expired, and no later window's admission has deleted it as past; asked of the hash only when the hold
+ * was not there: HEXISTS, then HSCAN for holds of other minutes). All by HINCRBY, exact in 64 bits: the hold
+ * first, which answers whether it was there (a hold is never stored at 0 or below, so a result of exactly
+ * minus the share means this very call created the field, which is deleted again at once), then `used`, then
+ * an HDEL of the hold if it reached 0. One call fewer per counter than asking HEXISTS first, which
  * matters more than the number of calls in a hash of a dozen fields, where each lookup walks them (a
  * settlement costs about what it did with one small hash per counter; reading the fields with HMGET and
  * writing them with one HSET cost a fifth more, in the Lua around them). So nothing is left in a window
@@ -242,6 +243,17 @@ return result
  * Returns how many settlements were new.
  */
 export const settleScript = script(`
+-- Whether the hash has a field of the window: its used field, or a hold of any minute.
+local function windowThere(key, window)
+  if redis.call('HEXISTS', key, window) == 1 then return true end
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', key, cursor, 'MATCH', window .. ':*', 'COUNT', 100)
+    if #page[2] > 0 then return true end
+    cursor = page[1]
+  until cursor == '0'
+  return false
+end
 local k = 1
 local settled = 0
 -- Hold field names by window, for one hold minute, as in the admission script.
@@ -271,10 +283,14 @@ for n = 1, #ARGV do
             holdNames[window] = hold
           end
           local left = redis.call('HINCRBY', key, hold, refund)
-          live = left ~= tonumber(refund)
-          if left <= 0 then spent = hold end
+          if left == tonumber(refund) then
+            redis.call('HDEL', key, hold)
+          else
+            live = true
+            if left <= 0 then spent = hold end
+          end
         end
-        if actual ~= '0' and (live or redis.call('HEXISTS', key, window) == 1) then
+        if actual ~= '0' and (live or windowThere(key, window)) then
           redis.call('HINCRBY', key, window, actual)
         end
         if spent then redis.call('HDEL', key, spent) end
