@@ -27,7 +27,9 @@ import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts'
  *
  * All keys of one admission are touched by one script, so on Redis Cluster they must share a slot: use a
  * hash tag as the prefix (`{nexus}:`). Windows come from the caller's clock: replicas keep theirs in sync
- * (NTP), or a skewed one counts near a boundary in the neighbouring window.
+ * (NTP), or a skewed one counts near a boundary in the neighbouring window; one whose clock is behind may
+ * find the window it is still in already deleted by a replica that moved on, and count it from zero for as
+ * long as it lags.
  *
  * Errors are not retried here: a failed call rejects at once (no offline queue, no resend of a command
  * whose reply was lost, `commandTimeoutMs` for a server that hangs), and the limiter applies its outage
