@@ -91,9 +91,15 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async settle(write: SettlementWrite): Promise<void> {
+    let scopeKey: string | undefined;
+    let scope: Map<string, Entry> | undefined;
     for (const counter of write.counters) {
+      if (counter.scopeKey !== scopeKey) {
+        scopeKey = counter.scopeKey;
+        scope = this.#scopes.get(scopeKey);
+      }
       // A counter whose window has ended is dropped on its next touch, so changing it here changes nothing.
-      const entry = this.#scopes.get(counter.scopeKey)?.get(counter.field);
+      const entry = scope?.get(counter.field);
       if (entry === undefined) continue;
       const held = entry.holds.get(write.holdUntilMinute);
       if (held !== undefined) {
