@@ -31,7 +31,7 @@ const budgetNames = ['daily_usd', 'monthly_usd'] as const;
 
 /**
  * Every counter a request touches: for each scope, each limit it has, in the window current at `nowMs`.
- * Requests count at once (`hold: false`); tokens and USD are held until settlement. A key lives until its
+ * Requests count at once (`hold: false`); tokens and USD are held until settlement. A counter lives until its
  * window ends, plus `leaseMs` for counters with holds so a late settlement still finds it.
  * Throws a TypeError for a scope listed twice, a limit that is not a whole non-negative number, or a bad demand.
  */
@@ -46,16 +46,17 @@ export function planAdmission(
   const counters: PlannedCounter[] = [];
   for (const scope of scopes) {
     const known = scopeMemo(scope);
-    const base = known.base;
-    if (seen.has(base)) throw new TypeError(`scope ${scope.kind} ${scope.id} is listed twice`);
-    seen.add(base);
+    const scopeKey = known.scopeKey;
+    if (seen.has(scopeKey)) throw new TypeError(`scope ${scope.kind} ${scope.id} is listed twice`);
+    seen.add(scopeKey);
     const add = (limit: LimitName, max: number, amount: number, hold: boolean) => {
       checkAmount(`${scope.kind} ${scope.id} ${limit}`, max);
       const window = limitWindow(limit, options.nowMs);
       const ttlMs =
         window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
       counters.push({
-        key: known.key(limit, window.label),
+        scopeKey,
+        field: known.field(limit, window.label),
         max,
         amount,
         hold,
@@ -80,39 +81,42 @@ export function planAdmission(
   return counters;
 }
 
-/** What planning derives from a scope alone: its key prefix, its counters' keys per window, its budgets in nano-USD. */
+/** What planning derives from a scope alone: its store key, its counters' fields per window, its budgets in nano-USD. */
 interface ScopeMemo {
-  readonly base: string;
+  /** `limits:<kind>:<id>`: the record holding every counter of the scope. */
+  readonly scopeKey: string;
   /** The scope's name alone, shared by its counters (a decision reports it). */
   readonly ref: ScopeRef;
-  key(limit: LimitName, label: string): string;
+  /** `<limit>:<label>`: the counter's field in the scope's record. */
+  field(limit: LimitName, label: string): string;
   nanos(usd: number | string): number;
 }
 
 /**
  * Scopes are long-lived (the key directory builds them once per load), and an admission asks the same of
- * them every time: the counter keys (built and hashed anew per request otherwise, 18 for a key, its project
- * and its org; the current window's per limit) and the budgets in nano-USD (parsed from decimal text
- * otherwise). Kept per scope object.
+ * them every time: the scope's key and its counters' fields (built and hashed anew per request otherwise, 18
+ * fields for a key, its project and its org; the current window's per limit) and the budgets in nano-USD
+ * (parsed from decimal text otherwise). Kept per scope object.
  */
 const memos = new WeakMap<Scope, ScopeMemo>();
 
 function scopeMemo(scope: Scope): ScopeMemo {
   let memo = memos.get(scope);
   if (memo !== undefined) return memo;
-  const base = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
-  const keys = new Map<LimitName, { label: string; key: string }>();
+  // encodeURIComponent leaves no ':' in the id, so the key names one scope only.
+  const scopeKey = `limits:${scope.kind}:${encodeURIComponent(scope.id)}`;
+  const fields = new Map<LimitName, { label: string; field: string }>();
   const nanos = new Map<number | string, number>();
   memo = {
-    base,
+    scopeKey,
     ref: { kind: scope.kind, id: scope.id },
-    key(limit, label) {
-      // The current window's key per limit; a new window replaces it.
-      const last = keys.get(limit);
-      if (last?.label === label) return last.key;
-      const key = `${base}:${limit}:${label}`;
-      keys.set(limit, { label, key });
-      return key;
+    field(limit, label) {
+      // The current window's field per limit; a new window replaces it.
+      const last = fields.get(limit);
+      if (last?.label === label) return last.field;
+      const field = `${limit}:${label}`;
+      fields.set(limit, { label, field });
+      return field;
     },
     nanos(usd) {
       let value = nanos.get(usd);

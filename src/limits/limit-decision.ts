@@ -1,5 +1,6 @@
 import type { PlannedCounter } from './admission-plan.ts';
 import {
+  type CounterRef,
   type CounterTotals,
   type Demand,
   hasRoom,
@@ -21,7 +22,7 @@ export interface Reservation {
   readonly holdUntilMinute: number;
   readonly demand: Demand;
   /** The counters holding part of `demand` until settlement (tokens and USD; requests are never held). */
-  readonly held: readonly { readonly key: string; readonly kind: LimitKind; readonly reserved: number }[];
+  readonly held: readonly (CounterRef & { readonly kind: LimitKind; readonly reserved: number })[];
 }
 
 /** Where a request stands against one limit: what `X-RateLimit-Limit/Remaining/Reset` report. */

@@ -82,10 +82,25 @@ export interface Usage {
   readonly costNanoUsd: number;
 }
 
-/** One counter an admission checks and adds to: one limit of one scope in one window. */
-export interface StoreCounter {
-  /** The store key without the configured prefix, e.g. `limits:key:k1:rpm:20250101T1005`. */
-  readonly key: string;
+/**
+ * Where one counter lives: its scope's record and its own field in it. Both are built once per scope and window
+ * (`admission-plan.ts` keeps them), never per request.
+ */
+export interface CounterRef {
+  /** The scope's record, a store key without the configured prefix: `limits:key:k1`. */
+  readonly scopeKey: string;
+  /**
+   * The counter inside it, `<limit>:<window label>`: `rpm:20250101T1005`, `token_budget:total`. Letters, digits
+   * and `_` on either side of the one `:` (the Redis scripts rely on it).
+   */
+  readonly field: string;
+}
+
+/**
+ * One counter an admission checks and adds to: one limit of one scope in one window. An admission names each
+ * counter (scope key and field) at most once.
+ */
+export interface StoreCounter extends CounterRef {
   /** The limit, in the counter's unit (requests, tokens or nano-USD). */
   readonly max: number;
   /** What this request adds, in the same unit. */
@@ -122,7 +137,7 @@ export interface SettlementWrite {
   /** Unique per reservation; a store that can be retried uses it so a settlement never applies twice. */
   readonly reservationId: string;
   readonly holdUntilMinute: number;
-  readonly counters: readonly { readonly key: string; readonly reserved: number; readonly actual: number }[];
+  readonly counters: readonly (CounterRef & { readonly reserved: number; readonly actual: number })[];
   /** How long a store must remember that this reservation was settled, ms. */
   readonly rememberMs: number;
 }

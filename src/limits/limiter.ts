@@ -184,7 +184,8 @@ export class Limiter {
       reservationId: reservation.id,
       holdUntilMinute: reservation.holdUntilMinute,
       counters: reservation.held.map((held) => ({
-        key: held.key,
+        scopeKey: held.scopeKey,
+        field: held.field,
         reserved: held.reserved,
         actual: held.kind === 'usd' ? usage.costNanoUsd : usage.tokens,
       })),
@@ -301,7 +302,12 @@ function heldBy(counters: readonly PlannedCounter[]): Reservation['held'] {
   const held: Reservation['held'][number][] = [];
   for (const counter of counters) {
     if (counter.hold)
-      held.push({ key: counter.key, kind: kindOfLimit[counter.limit], reserved: counter.amount });
+      held.push({
+        scopeKey: counter.scopeKey,
+        field: counter.field,
+        kind: kindOfLimit[counter.limit],
+        reserved: counter.amount,
+      });
   }
   return held;
 }

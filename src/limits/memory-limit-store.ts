@@ -20,17 +20,21 @@ const minuteMs = 60_000;
 
 /**
  * Counters in this process's memory: the store of a single gateway, and every replica's local fallback
- * while the shared store is unreachable. Same layout and rule as the Redis store (`used` plus holds by the
- * minute they lapse), so both give the same decisions. Atomic because nothing awaits between the check and
- * the write. Expired counters are dropped when touched and in a sweep at most once a minute.
+ * while the shared store is unreachable. Same layout and rule as the Redis store (per scope, per counter
+ * field: `used` plus holds by the minute they lapse), so both give the same decisions. Atomic because nothing
+ * awaits between the check and the write. Expired counters are dropped when touched and in a sweep at most
+ * once a minute.
  */
 export class MemoryLimitStore implements LimitStore {
-  readonly #entries = new Map<string, Entry>();
+  /** Counters by scope key, then by field. */
+  readonly #scopes = new Map<string, Map<string, Entry>>();
   #nextSweepMs = 0;
 
   /** How many counters are held in memory (for tests and `/health`). */
   get size(): number {
-    return this.#entries.size;
+    let size = 0;
+    for (const entries of this.#scopes.values()) size += entries.size;
+    return size;
   }
 
   async admit(write: AdmissionWrite): Promise<AdmissionResult> {
@@ -41,9 +45,16 @@ export class MemoryLimitStore implements LimitStore {
     // The entries found by the check, written to by the update: one map lookup per counter, not two.
     const entries: (Entry | undefined)[] = new Array(counters.length);
     let admitted = true;
+    // Counters come grouped by scope: one scope lookup per group.
+    let scopeKey: string | undefined;
+    let scope: Map<string, Entry> | undefined;
     for (let index = 0; index < counters.length; index++) {
       const counter = counters[index] as StoreCounter;
-      const entry = this.#live(counter.key, now);
+      if (counter.scopeKey !== scopeKey) {
+        scopeKey = counter.scopeKey;
+        scope = this.#scopes.get(scopeKey);
+      }
+      const entry = scope === undefined ? undefined : live(scope, counter.field, now);
       entries[index] = entry;
       const found =
         entry === undefined ? { used: 0, held: 0 } : { used: entry.used, held: liveHeld(entry, now) };
@@ -51,12 +62,21 @@ export class MemoryLimitStore implements LimitStore {
       if (!hasRoom(found, counter.amount, counter.max)) admitted = false;
     }
     if (!admitted) return { admitted, totals };
+    scopeKey = undefined;
     for (let index = 0; index < counters.length; index++) {
       const counter = counters[index] as StoreCounter;
       let entry = entries[index];
       if (entry === undefined) {
+        if (counter.scopeKey !== scopeKey) {
+          scopeKey = counter.scopeKey;
+          scope = this.#scopes.get(scopeKey);
+          if (scope === undefined) {
+            scope = new Map();
+            this.#scopes.set(scopeKey, scope);
+          }
+        }
         entry = { used: 0, holds: new Map(), expiresAtMs: Number.POSITIVE_INFINITY };
-        this.#entries.set(counter.key, entry);
+        (scope as Map<string, Entry>).set(counter.field, entry);
       }
       if (counter.ttlMs !== undefined) entry.expiresAtMs = now + counter.ttlMs;
       if (!counter.hold) entry.used += counter.amount;
@@ -71,9 +91,15 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async settle(write: SettlementWrite): Promise<void> {
+    let scopeKey: string | undefined;
+    let scope: Map<string, Entry> | undefined;
     for (const counter of write.counters) {
+      if (counter.scopeKey !== scopeKey) {
+        scopeKey = counter.scopeKey;
+        scope = this.#scopes.get(scopeKey);
+      }
       // A counter whose window has ended is dropped on its next touch, so changing it here changes nothing.
-      const entry = this.#entries.get(counter.key);
+      const entry = scope?.get(counter.field);
       if (entry === undefined) continue;
       const held = entry.holds.get(write.holdUntilMinute);
       if (held !== undefined) {
@@ -85,17 +111,21 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
-  #live(key: string, now: number): Entry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined || entry.expiresAtMs > now) return entry;
-    this.#entries.delete(key);
-    return undefined;
-  }
-
   #sweep(now: number) {
-    for (const [key, entry] of this.#entries) if (entry.expiresAtMs <= now) this.#entries.delete(key);
+    for (const [scopeKey, entries] of this.#scopes) {
+      for (const [field, entry] of entries) if (entry.expiresAtMs <= now) entries.delete(field);
+      if (entries.size === 0) this.#scopes.delete(scopeKey);
+    }
     this.#nextSweepMs = now + minuteMs;
   }
+}
+
+/** The scope's counter in `field`, unless its window has ended (then it is dropped). */
+function live(scope: Map<string, Entry>, field: string, now: number): Entry | undefined {
+  const entry = scope.get(field);
+  if (entry === undefined || entry.expiresAtMs > now) return entry;
+  scope.delete(field);
+  return undefined;
 }
 
 /** The sum of holds that have not lapsed; lapsed ones are dropped (a request that never settled). */

@@ -121,7 +121,8 @@ describe('limiter: shared store outage', () => {
     assert.equal(limiter.stats().pendingSettlements, 0);
     assert.equal(store.settlements.length, 1);
     assert.deepEqual(store.settlements[0]?.counters[0], {
-      key: 'limits:key:k2:daily_usd:20250101',
+      scopeKey: 'limits:key:k2',
+      field: 'daily_usd:20250101',
       reserved: 1000,
       actual: 400,
     });

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { limitsWithDefaults } from '../../src/limits/admission-plan.ts';
 import type { Admission, Decision, Refusal } from '../../src/limits/limit-decision.ts';
-import type { Demand, Scope } from '../../src/limits/limit-types.ts';
+import type { Demand, Scope, StoreCounter } from '../../src/limits/limit-types.ts';
 import { Limiter } from '../../src/limits/limiter.ts';
+import { MemoryLimitStore } from '../../src/limits/memory-limit-store.ts';
 import { usdToNanos } from '../../src/limits/usd-nanos.ts';
 
 /** 30 s before a minute, hour, UTC day and month all end at once (2025-02-01T00:00:00Z). */
@@ -255,5 +256,46 @@ describe('limiter: USD budgets', () => {
     admitted(await limiter.admit(daily, { tokens: 0, costNanoUsd: 1 }));
     const month = admitted(await limiter.admit(monthly, { tokens: 0, costNanoUsd: 1 }));
     assert.equal(month.tightest?.resetAtMs, Date.UTC(2025, 2, 1), 'February ends on March 1');
+  });
+});
+
+describe('memory limit store', () => {
+  it('keeps counters by scope and field, each expiring with its window, and sweeps empty scopes', async () => {
+    const store = new MemoryLimitStore();
+    const counter = (scopeKey: string, field: string, ttlMs: number | undefined): StoreCounter => ({
+      scopeKey,
+      field,
+      max: 10,
+      amount: 1,
+      hold: false,
+      ttlMs,
+    });
+    const a = [
+      counter('limits:key:a', 'rpm:20250101T0000', 60_000),
+      counter('limits:key:a', 'token_budget:total', undefined),
+    ];
+    const b = [counter('limits:key:b', 'rpm:20250101T0000', 60_000)];
+    await store.admit({ nowMs: 0, holdUntilMinute: 16, counters: [...a, ...b] });
+    const again = await store.admit({ nowMs: 1000, holdUntilMinute: 17, counters: a });
+    assert.deepEqual(again.totals, [
+      { used: 1, held: 0 },
+      { used: 1, held: 0 },
+    ]);
+    assert.equal(store.size, 3);
+    // A minute on, the sweep drops both minute counters (and scope b, now empty); the lifetime one stays.
+    const c = [counter('limits:key:c', 'rpm:20250101T0001', 60_000)];
+    await store.admit({ nowMs: 61_000, holdUntilMinute: 17, counters: c });
+    assert.equal(store.size, 2);
+    await store.settle({
+      reservationId: 'r1',
+      holdUntilMinute: 16,
+      counters: [{ scopeKey: 'limits:key:a', field: 'token_budget:total', reserved: 0, actual: 5 }],
+      rememberMs: 60_000,
+    });
+    const after = await store.admit({ nowMs: 62_000, holdUntilMinute: 18, counters: a });
+    assert.deepEqual(after.totals, [
+      { used: 0, held: 0 },
+      { used: 7, held: 0 },
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type {
   AdmissionResult,
   AdmissionWrite,
+  CounterRef,
   CounterTotals,
   LimitStore,
   SettlementWrite,
@@ -10,10 +11,15 @@ import { connected } from './breaker-store.ts';
 import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts';
 
 /**
- * Rate-limit, token and budget counters shared by every replica on one Redis: one hash per limit, scope and
- * window, `<prefix>limits:<scope kind>:<scope id>:<limit>:<window>` (e.g.
- * `nexus:limits:key:k_1:rpm:20250131T2359`, `...:daily_usd:20250131`, `...:token_budget:total`) holding
- * `used` and `held:<minute>` fields, expiring with its window; the ids of settled reservations in sets
+ * Rate-limit, token and budget counters shared by every replica on one Redis: one hash per scope,
+ * `<prefix>limits:<scope kind>:<scope id>` (e.g. `nexus:limits:key:k_1`), with the fields of each limit's
+ * current window: `<limit>:<window>` holds what is used, `<limit>:<window>:<minute>` what is held until the end
+ * of that epoch minute (e.g. `rpm:20250131T2359` = 12, `daily_usd:20250131:29000000` = 1500000,
+ * `token_budget:total` = 48000). An admission of a key, its project and its org reads and writes 3 hashes, one
+ * command each way per hash, where the layout this replaced before any release (one hash per limit, scope and
+ * window; no keys of it need migrating) took 18 keys and two commands per counter. Fields of a past window are
+ * deleted by the next admission that reads the hash; a hash expires with the latest window it holds, and never
+ * while it holds the lifetime token budget (see `admitScript`). The ids of settled reservations live in sets
  * `<prefix>limits:settled:<minute>` (about 60 bytes per settled request, kept for the reservation TTL plus a
  * minute). One Lua script call for the admissions of one event-loop turn and one for its settlements
  * (`limit-scripts.ts`), each covering every scope in one call, called by EVALSHA and loaded on connect and
@@ -21,7 +27,9 @@ import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts'
  *
  * All keys of one admission are touched by one script, so on Redis Cluster they must share a slot: use a
  * hash tag as the prefix (`{nexus}:`). Windows come from the caller's clock: replicas keep theirs in sync
- * (NTP), or a skewed one counts near a boundary in the neighbouring window.
+ * (NTP), or a skewed one counts near a boundary in the neighbouring window; one whose clock is behind may
+ * find the window it is still in already deleted by a replica that moved on, and count it from zero for as
+ * long as it lags.
  *
  * Errors are not retried here: a failed call rejects at once (no offline queue, no resend of a command
  * whose reply was lost, `commandTimeoutMs` for a server that hangs), and the limiter applies its outage
@@ -70,19 +78,19 @@ export class RedisLimitStore implements LimitStore {
   async #admitAll(writes: readonly AdmissionWrite[]): Promise<AdmissionResult[]> {
     const keys: string[] = [];
     const args: string[] = [];
+    const orders: (readonly number[] | undefined)[] = [];
     for (const write of writes) {
-      let values = '';
-      for (const counter of write.counters) {
-        keys.push(this.#prefix + counter.key);
-        values += `${values === '' ? '' : ','}${counter.max},${counter.amount},${counter.hold ? 1 : 0},${counter.ttlMs ?? 0}`;
-      }
-      args.push(`held:${write.holdUntilMinute}|${write.counters.length}|${write.nowMs}|${values}`);
+      const counters = write.counters;
+      const groups = byScope(counters);
+      for (const scopeKey of groups.scopeKeys) keys.push(this.#prefix + scopeKey);
+      args.push(admissionArgument(write, groups));
+      orders.push(groups.order);
     }
     const reply = await this.#run(admitScript, keys, args);
     if (!Array.isArray(reply) || reply.length !== writes.length) {
       throw new Error(`unexpected reply from the admission script: ${JSON.stringify(reply).slice(0, 200)}`);
     }
-    return writes.map((write, index) => admissionResult(reply[index], write.counters.length));
+    return writes.map((write, index) => admissionResult(reply[index], write.counters.length, orders[index]));
   }
 
   /**
@@ -101,10 +109,9 @@ export class RedisLimitStore implements LimitStore {
     const args: string[] = [];
     for (const write of writes) {
       keys.push(`${this.#prefix}limits:settled:${write.holdUntilMinute}`);
-      for (const counter of write.counters) keys.push(this.#prefix + counter.key);
-      args.push(
-        `held:${write.holdUntilMinute}|${write.reservationId}|${write.rememberMs}|${write.counters.length}|${settlementValues(write)}`,
-      );
+      const groups = byScope(write.counters);
+      for (const scopeKey of groups.scopeKeys) keys.push(this.#prefix + scopeKey);
+      args.push(settlementArgument(write, groups));
     }
     await this.#run(settleScript, keys, args);
     return writes.map(() => undefined);
@@ -165,8 +172,95 @@ class TurnBatch<W, R> {
   }
 }
 
-/** One admission's part of the script's reply: `<1|0>|<used1>,<held1>,...` (see `admitScript`). */
-function admissionResult(part: unknown, counters: number): AdmissionResult {
+/**
+ * Counters grouped by scope, as the scripts take them: the scopes' keys (unprefixed), the number of counters
+ * of each and, only when the counters of a scope were not listed together, the order to send them in
+ * (indexes into `counters`). The planner lists each scope's counters together, so that order is almost never
+ * needed.
+ */
+interface ScopeGroups {
+  readonly scopeKeys: readonly string[];
+  readonly counts: readonly number[];
+  readonly order: readonly number[] | undefined;
+}
+
+function byScope(counters: readonly CounterRef[]): ScopeGroups {
+  const scopeKeys: string[] = [];
+  const counts: number[] = [];
+  for (const counter of counters) {
+    const last = scopeKeys.length - 1;
+    if (last >= 0 && scopeKeys[last] === counter.scopeKey) counts[last]!++;
+    else if (scopeKeys.includes(counter.scopeKey)) return regrouped(counters);
+    else {
+      scopeKeys.push(counter.scopeKey);
+      counts.push(1);
+    }
+  }
+  return { scopeKeys, counts, order: undefined };
+}
+
+function regrouped(counters: readonly CounterRef[]): ScopeGroups {
+  const indexes = new Map<string, number[]>();
+  counters.forEach((counter, index) => {
+    const list = indexes.get(counter.scopeKey);
+    if (list === undefined) indexes.set(counter.scopeKey, [index]);
+    else list.push(index);
+  });
+  const lists = [...indexes.values()];
+  return { scopeKeys: [...indexes.keys()], counts: lists.map((list) => list.length), order: lists.flat() };
+}
+
+/**
+ * One admission's argument, a JSON array (see `admitScript`): hold minute, time, number of scopes; per scope
+ * its number of counters and its TTL (the longest of the counters it adds to, -1 when one of them never
+ * expires, 0 when it adds to none); per counter its field, max, amount and `1` to hold. Fields are limit names
+ * and window labels, which need no escaping.
+ */
+function admissionArgument(write: AdmissionWrite, groups: ScopeGroups): string {
+  const counters = write.counters;
+  const order = groups.order;
+  let head = `[${write.holdUntilMinute},${write.nowMs},${groups.counts.length}`;
+  let body = '';
+  let index = 0;
+  for (const count of groups.counts) {
+    let ttl = 0;
+    for (const end = index + count; index < end; index++) {
+      const counter = counters[order === undefined ? index : order[index]!]!;
+      body += `,"${counter.field}",${counter.max},${counter.amount},${counter.hold ? 1 : 0}`;
+      if (counter.amount !== 0 && ttl >= 0) {
+        ttl = counter.ttlMs === undefined ? -1 : Math.max(ttl, counter.ttlMs);
+      }
+    }
+    head += `,${count},${ttl}`;
+  }
+  return `${head}${body}]`;
+}
+
+/**
+ * One settlement's argument, a JSON array (see `settleScript`): hold minute, reservation id, how long to
+ * remember it (ms), number of scopes, the number of counters of each; per counter its field, minus the amount
+ * reserved and the amount used, as decimal strings (the script hands them to HINCRBY).
+ */
+function settlementArgument(write: SettlementWrite, groups: ScopeGroups): string {
+  const counters = write.counters;
+  const order = groups.order;
+  let text = `[${write.holdUntilMinute},${JSON.stringify(write.reservationId)},${write.rememberMs},${groups.counts.length},${groups.counts.join(',')}`;
+  for (let index = 0; index < counters.length; index++) {
+    const counter = counters[order === undefined ? index : order[index]!]!;
+    text += `,"${counter.field}","${counter.reserved === 0 ? 0 : -counter.reserved}","${counter.actual}"`;
+  }
+  return `${text}]`;
+}
+
+/**
+ * One admission's part of the script's reply: `<1|0>|<used1>,<held1>,...` (see `admitScript`), in the order the
+ * counters were sent (`order`, when not the write's).
+ */
+function admissionResult(
+  part: unknown,
+  counters: number,
+  order: readonly number[] | undefined,
+): AdmissionResult {
   const text = typeof part === 'string' ? part : '';
   const values = text.length > 2 && text[1] === '|' ? text.slice(2).split(',') : [];
   if ((text[0] !== '1' && text[0] !== '0') || values.length !== 2 * counters) {
@@ -174,16 +268,10 @@ function admissionResult(part: unknown, counters: number): AdmissionResult {
   }
   const totals: CounterTotals[] = new Array(counters);
   for (let index = 0; index < counters; index++) {
-    totals[index] = { used: Number(values[2 * index]), held: Number(values[2 * index + 1]) };
+    totals[order === undefined ? index : order[index]!] = {
+      used: Number(values[2 * index]),
+      held: Number(values[2 * index + 1]),
+    };
   }
   return { admitted: text[0] === '1', totals };
-}
-
-/** Two values per counter, comma-separated: minus the amount reserved (or 0), the amount used. */
-function settlementValues(write: SettlementWrite): string {
-  let values = '';
-  for (const counter of write.counters) {
-    values += `${values === '' ? '' : ','}${counter.reserved === 0 ? 0 : -counter.reserved},${counter.actual}`;
-  }
-  return values;
 }
