@@ -1,4 +1,13 @@
-import type { Demand, LimitName, RateLimits, Scope, ScopeRef, StoreCounter } from './limit-types.ts';
+import type {
+  Demand,
+  LimitName,
+  RateLimits,
+  Scope,
+  ScopeRef,
+  ScopeSpend,
+  SeedCounter,
+  StoreCounter,
+} from './limit-types.ts';
 import { limitWindow } from './limit-window.ts';
 import { usdToNanos } from './usd-nanos.ts';
 
@@ -78,6 +87,34 @@ export function planAdmission(
       add(limit, known.nanos(usd), demand.costNanoUsd, true);
     }
   }
+  return counters;
+}
+
+/**
+ * The counters a scope starts from, from what the ledger says it used (`spend`): its daily and monthly USD
+ * budgets, its lifetime token budget and its monthly request quota, in the windows current at `nowMs`, each
+ * only if the scope has that limit. Minute and hour windows are not seeded: they are over before a restart
+ * matters. A counter lives as an admission's would (its window's end, plus `leaseMs` for held kinds).
+ */
+export function planSeed(
+  scope: Scope,
+  spend: ScopeSpend,
+  options: { readonly nowMs: number; readonly leaseMs: number },
+): SeedCounter[] {
+  const known = scopeMemo(scope);
+  const counters: SeedCounter[] = [];
+  const add = (limit: LimitName, used: number, hold: boolean) => {
+    if (!(Number.isSafeInteger(used) && used > 0)) return;
+    const window = limitWindow(limit, options.nowMs);
+    const ttlMs =
+      window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
+    counters.push({ scopeKey: known.scopeKey, field: known.field(limit, window.label), used, ttlMs });
+  };
+  const limits = scope.limits;
+  if (limits?.token_budget != null) add('token_budget', spend.tokens, true);
+  if (limits?.monthly_requests != null) add('monthly_requests', spend.monthRequests, false);
+  if (scope.budget?.daily_usd != null) add('daily_usd', spend.dayNanoUsd, true);
+  if (scope.budget?.monthly_usd != null) add('monthly_usd', spend.monthNanoUsd, true);
   return counters;
 }
 

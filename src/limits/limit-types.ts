@@ -143,6 +143,29 @@ export interface SettlementWrite {
 }
 
 /**
+ * What the usage ledger says a scope has already used in the windows that outlive a process (a day, a
+ * calendar month, for ever): what a gateway that starts (or a Redis that restarted empty) must count from,
+ * or a restart would hand every tenant its budget again.
+ */
+export interface ScopeSpend {
+  /** Nano-USD spent since the start of the current UTC day. */
+  readonly dayNanoUsd: number;
+  /** Nano-USD spent since the start of the current UTC calendar month. */
+  readonly monthNanoUsd: number;
+  /** Prompt + completion tokens, ever (the lifetime token budget). */
+  readonly tokens: number;
+  /** Requests admitted since the start of the current UTC calendar month (a plan's request quota). */
+  readonly monthRequests: number;
+}
+
+/** A counter to start from a known amount (see `LimitStore.seed`). */
+export interface SeedCounter extends CounterRef {
+  readonly used: number;
+  /** As `StoreCounter.ttlMs`: how long the counter must live from now; undefined: no expiry. */
+  readonly ttlMs: number | undefined;
+}
+
+/**
  * Where counters live. Both calls are atomic: an admission is all or nothing across every counter, and a
  * refused admission writes nothing (apart from dropping holds that had already lapsed).
  *
@@ -152,6 +175,11 @@ export interface SettlementWrite {
 export interface LimitStore {
   admit(write: AdmissionWrite): Promise<AdmissionResult>;
   settle(write: SettlementWrite): Promise<void>;
+  /**
+   * Starts each counter at `used` where the store has nothing for it yet (no used amount and no hold in that
+   * window); a counter that exists is left as it is, so seeding a store that kept its counts changes nothing.
+   */
+  seed(counters: readonly SeedCounter[], nowMs: number): Promise<void>;
 }
 
 /** Whether a counter with these totals has room for `amount` under `max` (the rule of `LimitStore`). */

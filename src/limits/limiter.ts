@@ -33,7 +33,7 @@
  * store applies a settlement at most once per reservation id, so a resend never refunds twice.
  */
 import { randomUUID } from 'node:crypto';
-import { type PlannedCounter, planAdmission } from './admission-plan.ts';
+import { type PlannedCounter, planAdmission, planSeed } from './admission-plan.ts';
 import {
   type Decision,
   limitRefusal,
@@ -49,6 +49,8 @@ import {
   type LimitKind,
   type LimitStore,
   type Scope,
+  type ScopeSpend,
+  type SeedCounter,
   type SettlementWrite,
   type Usage,
 } from './limit-types.ts';
@@ -205,6 +207,31 @@ export class Limiter {
   /** Gives the whole reservation back (the request never reached an upstream); its requests stay counted. */
   release(reservation: Reservation): Promise<void> {
     return this.settle(reservation, noUsage);
+  }
+
+  /**
+   * Starts the counters of `scopes` from what they already used (`spendOf`, read from the usage ledger),
+   * wherever a counter does not exist yet: a gateway that starts counts a day's, a month's and a lifetime's
+   * spend from the ledger instead of from zero, and on Redis a replica that starts after Redis lost its data
+   * puts it back (a counter Redis kept is left alone). The in-process store, this replica's fallback during a
+   * Redis outage, is seeded too. Resolves with how many counters were offered (each set only where none
+   * existed); rejects when the shared store cannot be reached (the caller reports it).
+   */
+  async seed(scopes: Iterable<Scope>, spendOf: (scope: Scope) => ScopeSpend | undefined): Promise<number> {
+    const nowMs = this.#now();
+    const seen = new Set<string>();
+    const counters: SeedCounter[] = [];
+    for (const scope of scopes) {
+      const id = `${scope.kind}:${scope.id}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const spend = spendOf(scope);
+      if (spend !== undefined) counters.push(...planSeed(scope, spend, { nowMs, leaseMs: this.#leaseMs }));
+    }
+    if (counters.length === 0) return 0;
+    await this.#local.seed(counters, nowMs);
+    await this.#shared?.seed(counters, nowMs);
+    return counters.length;
   }
 
   stats(): LimiterStats {

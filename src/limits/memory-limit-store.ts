@@ -4,6 +4,7 @@ import {
   type CounterTotals,
   hasRoom,
   type LimitStore,
+  type SeedCounter,
   type SettlementWrite,
   type StoreCounter,
 } from './limit-types.ts';
@@ -108,6 +109,22 @@ export class MemoryLimitStore implements LimitStore {
         else entry.holds.delete(write.holdUntilMinute);
       }
       entry.used += counter.actual;
+    }
+  }
+
+  async seed(counters: readonly SeedCounter[], nowMs: number): Promise<void> {
+    for (const counter of counters) {
+      let scope = this.#scopes.get(counter.scopeKey);
+      if (scope === undefined) {
+        scope = new Map();
+        this.#scopes.set(counter.scopeKey, scope);
+      }
+      if (live(scope, counter.field, nowMs) !== undefined) continue;
+      scope.set(counter.field, {
+        used: counter.used,
+        holds: new Map(),
+        expiresAtMs: counter.ttlMs === undefined ? Number.POSITIVE_INFINITY : nowMs + counter.ttlMs,
+      });
     }
   }
 

@@ -15,6 +15,7 @@ import { RedisLimitStore } from '../store/redis/limit-store.ts';
 import { RedisSemanticStore } from '../store/redis/semantic-store.ts';
 import { createStore, type Store } from '../store/sql/create-store.ts';
 import type { Budget, Limits } from '../store/sql/tenancy-types.ts';
+import type { LimitSpend } from '../store/sql/usage-types.ts';
 import {
   type KeyCachePolicy,
   KeyDirectory,
@@ -91,6 +92,7 @@ export async function openServices(
       } else log.info({ failures: event.failures }, 'redis is back: limits are shared again');
     },
   });
+  await seedLimits(store, keys, limiter, log);
   const ledger = new UsageLedger<LedgerRecord>(
     { write: async (records) => void (await store.usage.insert(records)) },
     {
@@ -118,6 +120,38 @@ export async function openServices(
       await Promise.allSettled([limitStore?.close(), cache.close(), store.close()]);
     },
   };
+}
+
+/**
+ * Starts the limit counters from the usage ledger: each scope's spend today and this month, its lifetime
+ * tokens and its admitted requests this month (`Limiter.seed`), so a restart (or a Redis that came back empty)
+ * neither forgets a budget already spent nor hands a plan's quota out again. A failure is reported, not fatal:
+ * the gateway then counts from what its store holds, as it did before the ledger existed.
+ */
+async function seedLimits(store: Store, keys: KeyDirectory, limiter: Limiter, log: Logger): Promise<void> {
+  const nowMs = Date.now();
+  const today = new Date(nowMs);
+  const since = {
+    dayStartMs: Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()),
+    monthStartMs: Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1),
+  };
+  try {
+    const spend = (level: 'org' | 'project' | 'key' | 'user') => store.usage.limitSpendByScope(level, since);
+    const [org, project, key, user] = await Promise.all([
+      spend('org'),
+      spend('project'),
+      spend('key'),
+      spend('user'),
+    ]);
+    const byKind: Partial<Record<Scope['kind'], Map<string, LimitSpend>>> = { org, project, key, user };
+    const counters = await limiter.seed(keys.scopes(), (scope) => byKind[scope.kind]?.get(scope.id));
+    if (counters > 0) log.info({ counters }, 'limit counters started from the usage ledger');
+  } catch (error) {
+    log.warn(
+      { err: error },
+      'limit counters could not be started from the usage ledger: they count from the store',
+    );
+  }
 }
 
 /**

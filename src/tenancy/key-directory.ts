@@ -131,6 +131,12 @@ export class KeyDirectory {
     return this.#tenants.get(`${orgId}/${projectId ?? ''}`);
   }
 
+  /** Every scope the held keys and tenants count against (a shared project or org once per key that has it). */
+  *scopes(): Iterable<Scope> {
+    for (const key of this.#byHash.values()) yield* key.scopes;
+    for (const tenant of this.#tenants.values()) yield* tenant.scopes;
+  }
+
   /** Keys held now. */
   get size(): number {
     return this.#byHash.size;

@@ -533,3 +533,74 @@ describe('one hash per scope: windows, expiry, exactness', { timeout: 60_000 }, 
     });
   });
 });
+
+describe('counters started from the usage ledger (a replica that starts, a Redis that came back empty)', () => {
+  const service = (t: Parameters<typeof requireService>[0]) =>
+    requireService(t, 'Redis', redisUrl, 'redis-server --daemonize yes --port 6379');
+  const spend = { dayNanoUsd: 900_000_000, monthNanoUsd: 5_000_000_000, tokens: 1_234, monthRequests: 7 };
+
+  it('sets what a scope spent where its hash has nothing, with the windows a later admission counts in', async (t) => {
+    if (!(await service(t))) return;
+    const limiter = await replica();
+    const scope: Scope = {
+      kind: 'key',
+      id: 'seed-budget',
+      budget: { daily_usd: 1, monthly_usd: 10 },
+      limits: { rpm: 100 },
+    };
+    assert.equal(await limiter.seed([scope, scope], () => spend), 2);
+    assert.deepEqual(await scopeHash('limits:key:seed-budget'), {
+      'daily_usd:20300115': '900000000',
+      'monthly_usd:203001': '5000000000',
+    });
+    // The month's end plus the reservation lease: the longest window written.
+    const monthEnd = Date.UTC(2030, 1, 1) - now + 15 * 60_000;
+    const ttl = await pttl('limits:key:seed-budget');
+    assert.ok(ttl > monthEnd - 5_000 && ttl <= monthEnd, `TTL ${ttl}`);
+    // Another replica's admission counts from the seeded spend: $0.90 spent, $0.20 more does not fit in $1.
+    const other = await replica();
+    const refused = await other.admit([scope], { tokens: 0, costNanoUsd: 200_000_000 });
+    assert.equal(refused.admitted, false);
+    assert.equal(refused.admitted === false && refused.limit, 'daily_usd');
+    assert.equal((await other.admit([scope], { tokens: 0, costNanoUsd: 100_000_000 })).admitted, true);
+  });
+
+  it('leaves a counter Redis kept as it was, and keeps a lifetime token budget for ever', async (t) => {
+    if (!(await service(t))) return;
+    const limiter = await replica();
+    const scope: Scope = {
+      kind: 'project',
+      id: 'seed-kept',
+      limits: { token_budget: 10_000, monthly_requests: 50 },
+    };
+    // Counted before the seed: one request, its tokens held.
+    const admission = await limiter.admit([scope], { tokens: 100, costNanoUsd: 0 });
+    assert.equal(admission.admitted, true);
+    assert.equal(await limiter.seed([scope], () => spend), 2);
+    const hash = await scopeHash('limits:project:seed-kept');
+    assert.equal(hash['monthly_requests:203001'], '1', 'the counter that existed is not overwritten');
+    assert.equal((await counter('limits:project:seed-kept', 'token_budget:total')).held, 100);
+    assert.equal(hash['token_budget:total'], undefined, 'a window with a live hold exists: not seeded');
+    // A scope whose only counter so far is a seeded lifetime budget: its hash never expires.
+    const lifetime: Scope = { kind: 'org', id: 'seed-lifetime', limits: { token_budget: 10_000 } };
+    await limiter.seed([lifetime], () => spend);
+    assert.deepEqual(await scopeHash('limits:org:seed-lifetime'), { 'token_budget:total': '1234' });
+    assert.equal(await pttl('limits:org:seed-lifetime'), -1);
+    // Seeding again with other amounts changes nothing.
+    await limiter.seed([lifetime], () => ({ ...spend, tokens: 99 }));
+    assert.deepEqual(await scopeHash('limits:org:seed-lifetime'), { 'token_budget:total': '1234' });
+  });
+
+  it('seeds nothing for a scope without spend or without the limits that outlive a restart', async (t) => {
+    if (!(await service(t))) return;
+    const limiter = await replica();
+    const minuteOnly: Scope = { kind: 'key', id: 'seed-minute', limits: { rpm: 5, tpm: 100, rph: 10 } };
+    const idle: Scope = { kind: 'key', id: 'seed-idle', budget: { daily_usd: 1 } };
+    assert.equal(
+      await limiter.seed([minuteOnly, idle], (scope) => (scope.id === 'seed-idle' ? undefined : spend)),
+      0,
+    );
+    assert.equal(await pttl('limits:key:seed-minute'), -2);
+    assert.equal(await pttl('limits:key:seed-idle'), -2);
+  });
+});

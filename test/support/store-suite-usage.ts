@@ -292,14 +292,79 @@ export function usageSuite(backend: StoreBackend): void {
         tokens: 0,
         requests: 0,
       });
-      const byOrg = await store.usage.spendSinceByScope('org', day0);
-      assert.deepEqual(
-        [...byOrg.entries()].sort(([a], [b]) => a.localeCompare(b)),
-        [
-          ['org_a', { costNanoUsd: 300_001_500n, tokens: 167, requests: 4 }],
-          ['org_b', { costNanoUsd: 9_000_000_000n, tokens: 2_000, requests: 1 }],
-        ],
-      );
+    });
+  });
+
+  it("reads each scope's spend in the windows limits count in: today, this month, ever, and admitted requests", async (context) => {
+    await withStore(backend, context, async (store) => {
+      // The month starts on day0 - 9 days (2026-01-01); "today" is day1.
+      const monthStartMs = Date.UTC(2026, 0, 1);
+      const lastMonth = monthStartMs - hourMs;
+      await store.usage.insert([
+        // Last month: lifetime tokens only.
+        usage({
+          requestId: 's1',
+          createdAt: lastMonth,
+          promptTokens: 1_000,
+          completionTokens: 1,
+          costNanoUsd: 7,
+        }),
+        // This month, before today: the month's cost and requests.
+        usage({ requestId: 's2', createdAt: day0, promptTokens: 10, completionTokens: 5, costNanoUsd: 300 }),
+        // Today: a request retried on a second attempt (two records, one request).
+        usage({
+          requestId: 's3',
+          createdAt: day1,
+          promptTokens: 4,
+          costNanoUsd: 40,
+          outcome: 'failed',
+          status: 500,
+        }),
+        usage({
+          requestId: 's3',
+          attempt: 2,
+          createdAt: day1,
+          promptTokens: 4,
+          completionTokens: 2,
+          costNanoUsd: 60,
+        }),
+        // Today: a cache hit (admitted, nothing upstream) and a refusal (never admitted).
+        usage({ requestId: 's4', attempt: 0, createdAt: day1 + 1, cacheResult: 'HIT', savingsNanoUsd: 100 }),
+        usage({
+          requestId: 's5',
+          attempt: 0,
+          createdAt: day1 + 2,
+          status: 429,
+          errorCode: 'rate_limited',
+          cacheResult: null,
+          outcome: 'failed',
+        }),
+        // Another org's key, with a user: counted under its own ids only.
+        usage({
+          requestId: 's6',
+          createdAt: day1,
+          orgId: 'org_b',
+          projectId: null,
+          keyId: 'key_b1',
+          userId: 'user_b',
+          promptTokens: 3,
+          costNanoUsd: 9_000_000_000,
+        }),
+      ]);
+      const since = { dayStartMs: day1, monthStartMs };
+      const a = { dayNanoUsd: 100, monthNanoUsd: 400, tokens: 1_026, monthRequests: 3 };
+      const b = { dayNanoUsd: 9_000_000_000, monthNanoUsd: 9_000_000_000, tokens: 3, monthRequests: 1 };
+      const sorted = (map: Map<string, unknown>) => [...map.entries()].sort(([x], [y]) => x.localeCompare(y));
+      assert.deepEqual(sorted(await store.usage.limitSpendByScope('org', since)), [
+        ['org_a', a],
+        ['org_b', b],
+      ]);
+      assert.deepEqual(sorted(await store.usage.limitSpendByScope('project', since)), [['proj_a', a]]);
+      assert.deepEqual(sorted(await store.usage.limitSpendByScope('key', since)), [
+        ['key_a1', a],
+        ['key_b1', b],
+      ]);
+      assert.deepEqual(sorted(await store.usage.limitSpendByScope('user', since)), [['user_b', b]]);
     });
   });
 

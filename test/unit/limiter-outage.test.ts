@@ -7,6 +7,7 @@ import type {
   AdmissionWrite,
   LimitStore,
   Scope,
+  SeedCounter,
   SettlementWrite,
 } from '../../src/limits/limit-types.ts';
 import { Limiter, type LimiterOptions, type StoreHealthEvent } from '../../src/limits/limiter.ts';
@@ -27,6 +28,11 @@ class SwitchableStore implements LimitStore {
     if (this.down) throw new Error('Stream is not writeable');
     this.settlements.push(write);
     await this.#inner.settle(write);
+  }
+
+  async seed(counters: readonly SeedCounter[], nowMs: number): Promise<void> {
+    if (this.down) throw new Error('Stream is not writeable');
+    await this.#inner.seed(counters, nowMs);
   }
 }
 

@@ -299,3 +299,50 @@ describe('memory limit store', () => {
     ]);
   });
 });
+
+describe('counters started from the usage ledger, in process', () => {
+  const at = Date.UTC(2030, 0, 15, 12, 30, 20);
+  const spend = { dayNanoUsd: 900_000_000, monthNanoUsd: 4_500_000_000, tokens: 9_000, monthRequests: 99 };
+
+  it('refuses what the ledger says the scopes already spent, each limit in its own window', async () => {
+    let clock = at;
+    const limiter = new Limiter({ now: () => clock });
+    const key: Scope = { kind: 'key', id: 'k', budget: { daily_usd: 1 }, limits: { token_budget: 10_000 } };
+    const user: Scope = { kind: 'user', id: 'u', limits: { monthly_requests: 100 } };
+    const org: Scope = { kind: 'org', id: 'o', budget: { monthly_usd: 5 } };
+    const offered = await limiter.seed([key, user, org, key], (scope) =>
+      scope.id === 'nobody' ? undefined : spend,
+    );
+    assert.equal(offered, 4, 'daily USD and tokens of the key, requests of the user, monthly USD of the org');
+    // $0.90 of $1 spent today: $0.20 more does not fit, $0.10 does.
+    const tooDear = await limiter.admit([key], { tokens: 0, costNanoUsd: 200_000_000 });
+    assert.equal(tooDear.admitted === false && tooDear.limit, 'daily_usd');
+    assert.equal((await limiter.admit([key], { tokens: 0, costNanoUsd: 100_000_000 })).admitted, true);
+    // 9,000 of 10,000 lifetime tokens used.
+    const tooLong = await limiter.admit([key], { tokens: 1_001, costNanoUsd: 0 });
+    assert.equal(tooLong.admitted === false && tooLong.limit, 'token_budget');
+    // 99 of 100 requests this month: one more, then none.
+    assert.equal((await limiter.admit([user], { tokens: 0, costNanoUsd: 0 })).admitted, true);
+    const quota = await limiter.admit([user], { tokens: 0, costNanoUsd: 0 });
+    assert.equal(quota.admitted === false && quota.limit, 'monthly_requests');
+    // $4.50 of the org's $5 this month.
+    const orgRefusal = await limiter.admit([org], { tokens: 0, costNanoUsd: 600_000_000 });
+    assert.equal(orgRefusal.admitted === false && orgRefusal.limit, 'monthly_usd');
+    // The next day starts from nothing for the daily budget; the month and the lifetime tokens carry on.
+    clock = at + 24 * 3_600_000;
+    assert.equal((await limiter.admit([key], { tokens: 0, costNanoUsd: 900_000_000 })).admitted, true);
+    assert.equal((await limiter.admit([org], { tokens: 0, costNanoUsd: 600_000_000 })).admitted, false);
+  });
+
+  it('leaves a counter that already exists as it is, and seeds nothing for minute and hour windows', async () => {
+    const store = new MemoryLimitStore();
+    const limiter = new Limiter({ store, now: () => at });
+    const scope: Scope = { kind: 'key', id: 'k', budget: { daily_usd: 1 }, limits: { rpm: 2, tpm: 10 } };
+    const first = await limiter.admit([scope], { tokens: 1, costNanoUsd: 300_000_000 });
+    assert.equal(first.admitted, true);
+    assert.equal(await limiter.seed([scope], () => spend), 1, 'only the daily budget outlives a restart');
+    // The live hold of $0.30 is what counts, not the ledger's $0.90: $0.70 still fits.
+    assert.equal((await limiter.admit([scope], { tokens: 1, costNanoUsd: 700_000_000 })).admitted, true);
+    assert.equal(await new Limiter({ now: () => at }).seed([scope], () => ({ ...spend, dayNanoUsd: 0 })), 0);
+  });
+});

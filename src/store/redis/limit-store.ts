@@ -5,10 +5,11 @@ import type {
   CounterRef,
   CounterTotals,
   LimitStore,
+  SeedCounter,
   SettlementWrite,
 } from '../../limits/limit-types.ts';
 import { connected } from './breaker-store.ts';
-import { admitScript, type LimitScript, settleScript } from './limit-scripts.ts';
+import { admitScript, type LimitScript, seedScript, settleScript } from './limit-scripts.ts';
 
 /**
  * Rate-limit, token and budget counters shared by every replica on one Redis: one hash per scope,
@@ -115,6 +116,26 @@ export class RedisLimitStore implements LimitStore {
     }
     await this.#run(settleScript, keys, args);
     return writes.map(() => undefined);
+  }
+
+  /** One script call (`seedScript`): each scope's counters set where its hash has none of them yet. */
+  async seed(counters: readonly SeedCounter[]): Promise<void> {
+    const byKey = new Map<string, Array<[string, number, number]>>();
+    for (const counter of counters) {
+      const key = this.#prefix + counter.scopeKey;
+      let fields = byKey.get(key);
+      if (fields === undefined) {
+        fields = [];
+        byKey.set(key, fields);
+      }
+      fields.push([counter.field, counter.used, counter.ttlMs ?? -1]);
+    }
+    if (byKey.size === 0) return;
+    await this.#run(
+      seedScript,
+      [...byKey.keys()],
+      [...byKey.values()].map((fields) => JSON.stringify(fields)),
+    );
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { StoreError } from './store-error.ts';
 import type { Tables } from './tables.ts';
 import { usageRecordFromRow, usageRecordToRow } from './usage-rows.ts';
 import type {
+  LimitSpend,
   SpendTotals,
   TimeRange,
   UsageAggregateQuery,
@@ -157,21 +158,50 @@ export class UsageRepository {
     return spendFromTotals(totalsFromRow(row));
   }
 
-  /** Spend since `sinceMs` of every organization, project or key that has records, keyed by its id. */
-  async spendSinceByScope(
-    level: 'org' | 'project' | 'key',
-    sinceMs: number,
-  ): Promise<Map<string, SpendTotals>> {
-    const column = level === 'org' ? 'org_id' : level === 'project' ? 'project_id' : 'key_id';
+  /**
+   * What every organization, project, key or user with records has used in the windows its limits count in,
+   * keyed by its id (see `LimitSpend`), read when a gateway starts so its limit counters start from the ledger.
+   * One grouped query per level; `monthRequests` counts the requests that were admitted (those that reached an
+   * upstream or were answered from the cache), never the ones a limit refused.
+   */
+  async limitSpendByScope(
+    level: 'org' | 'project' | 'key' | 'user',
+    since: { readonly dayStartMs: number; readonly monthStartMs: number },
+  ): Promise<Map<string, LimitSpend>> {
+    const column = `${level}_id` as const;
+    const day = sql.lit(since.dayStartMs);
+    const month = sql.lit(since.monthStartMs);
     const rows = await this.#db
       .selectFrom('usage')
-      .select(selectTotals())
-      .select(sql<string>`${sql.ref(column)}`.as('scope_id'))
-      .where('created_at', '>=', sinceMs)
+      .select([
+        sql<string>`${sql.ref(column)}`.as('scope_id'),
+        sql<string>`cast(coalesce(sum(case when created_at >= ${day} then cost_nano_usd else 0 end), 0) as text)`.as(
+          'day_cost',
+        ),
+        sql<string>`cast(coalesce(sum(case when created_at >= ${month} then cost_nano_usd else 0 end), 0) as text)`.as(
+          'month_cost',
+        ),
+        sql<number | string>`coalesce(sum(prompt_tokens + completion_tokens), 0)`.as('tokens'),
+        sql<
+          number | string
+        >`count(distinct case when created_at >= ${month} and (attempt > 0 or cache_result in ('HIT', 'HIT-SEMANTIC')) then request_id end)`.as(
+          'month_requests',
+        ),
+      ])
       .where(column, 'is not', null)
       .groupBy(column)
       .execute();
-    return new Map(rows.map((row) => [row.scope_id, spendFromTotals(totalsFromRow(row))]));
+    return new Map(
+      rows.map((row) => [
+        row.scope_id,
+        {
+          dayNanoUsd: Number(row.day_cost),
+          monthNanoUsd: Number(row.month_cost),
+          tokens: Number(row.tokens),
+          monthRequests: Number(row.month_requests),
+        },
+      ]),
+    );
   }
 
   #filtered(query: UsageScope & TimeRange): UsageQuery {

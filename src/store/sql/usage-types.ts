@@ -74,6 +74,18 @@ export interface UsageLogPage {
 }
 
 /** What a scope spent since an instant (budgets and token budgets at boot). */
+/** What one scope used in the windows its limits count in (the limiter's `ScopeSpend`), from the ledger. */
+export interface LimitSpend {
+  /** Nano-USD since the start of the UTC day asked for. */
+  readonly dayNanoUsd: number;
+  /** Nano-USD since the start of the UTC month asked for. */
+  readonly monthNanoUsd: number;
+  /** Prompt + completion tokens, ever. */
+  readonly tokens: number;
+  /** Requests admitted since the start of the month. */
+  readonly monthRequests: number;
+}
+
 export interface SpendTotals {
   readonly costNanoUsd: bigint;
   /** Prompt + completion tokens. */

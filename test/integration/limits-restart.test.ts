@@ -1,0 +1,90 @@
+// Budgets that hold across a restart: the embedded store on disk, one gateway stopped and started again on it.
+// The limit counters live in memory (or on Redis); what a tenant already spent is in the usage ledger, and a
+// gateway that starts counts from it, so a deploy never hands a tenant its daily, monthly or lifetime budget
+// a second time.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TenantFixture } from '../support/tenant-fixture.ts';
+
+describe('limits and budgets across a restart of the gateway (embedded store on disk)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'nexus-limits-restart-'));
+  const fixture = new TenantFixture({ NEXUS_DATA_DIR: dataDir });
+
+  before(() => fixture.start());
+  after(async () => {
+    await fixture.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** Sends requests with `secret` until one is refused; how many were answered, and the refusal's body. */
+  async function spendAll(secret: string): Promise<{ answered: number; refusal: string }> {
+    for (let answered = 0; answered < 50; answered++) {
+      const reply = await fixture.as(secret, 'POST', '/v1/chat/completions', {
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'what does this cost?' }],
+        max_tokens: 16,
+      });
+      if (reply.status !== 200) {
+        assert.equal(reply.status, 429, reply.text);
+        return { answered, refusal: reply.text };
+      }
+    }
+    throw new Error('the limit never refused a request');
+  }
+
+  async function restart(): Promise<void> {
+    await fixture.close();
+    await fixture.start();
+  }
+
+  it('a key that spent its daily USD budget is still refused after a restart; a key that did not is served', async () => {
+    const probe = await fixture.tenant('probe');
+    const first = await fixture.chat(probe.secret);
+    assert.equal(first.status, 200);
+    assert.ok(first.costUsd > 0, 'the fake upstream reports usage the catalogue prices');
+
+    const spender = await fixture.tenant('spender', { budget: { daily_usd: first.costUsd * 20 } });
+    const before = await spendAll(spender.secret);
+    assert.ok(before.answered >= 1, 'the budget admits at least one request');
+    assert.match(before.refusal, /insufficient_quota/);
+
+    await restart();
+    const again = await fixture.chat(spender.secret);
+    assert.equal(again.status, 429, 'the restarted gateway counted what the key had spent today');
+    assert.equal((await fixture.chat(probe.secret)).status, 200, 'a key with no budget is untouched');
+  });
+
+  it("a project's monthly budget and a key's lifetime token budget hold across a restart too", async () => {
+    const probe = await fixture.tenant('probe 2');
+    const { costUsd } = await fixture.chat(probe.secret);
+    // The project's budget is what runs out: the key's own has room for far more.
+    const monthly = await fixture.tenant('monthly spender', { budget: { monthly_usd: 1 } });
+    const project = await fixture.as(fixture.masterKey, 'PATCH', `/v1/admin/projects/${monthly.project.id}`, {
+      budget: { monthly_usd: costUsd * 20 },
+    });
+    assert.equal(project.status, 200, project.text);
+    await fixture.gateway.app.gateway.services.current!.keys.refresh();
+    const spentMonthly = await spendAll(monthly.secret);
+    assert.ok(spentMonthly.answered >= 1);
+
+    const tokens = await fixture.tenant('token spender', { limits: { token_budget: 200 } });
+    const spentTokens = await spendAll(tokens.secret);
+    assert.ok(spentTokens.answered >= 1);
+
+    await restart();
+    assert.equal((await fixture.chat(monthly.secret)).status, 429, "the project's month is still spent");
+    assert.equal((await fixture.chat(tokens.secret)).status, 429, "the key's lifetime tokens are still used");
+    // A new key of the spent project is refused by the project's budget; one of another project is not.
+    const sibling = await fixture.as(fixture.masterKey, 'POST', '/v1/admin/api-keys', {
+      project_id: monthly.project.id,
+    });
+    assert.equal(sibling.status, 201, sibling.text);
+    const siblingSecret = fixture.keep((JSON.parse(sibling.text) as { key: string }).key);
+    await fixture.gateway.app.gateway.services.current!.keys.refresh();
+    assert.equal((await fixture.chat(siblingSecret)).status, 429);
+    assert.equal((await fixture.chat(probe.secret)).status, 200);
+  });
+});
