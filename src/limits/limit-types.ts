@@ -176,8 +176,10 @@ export interface LimitStore {
   admit(write: AdmissionWrite): Promise<AdmissionResult>;
   settle(write: SettlementWrite): Promise<void>;
   /**
-   * Starts each counter at `used` where the store has nothing for it yet (no used amount and no hold in that
-   * window); a counter that exists is left as it is, so seeding a store that kept its counts changes nothing.
+   * Raises each counter's used amount to `used` where it holds less (a counter the store does not have counts
+   * as 0), never lowers one: a store that kept its counts already holds at least what the ledger says (a
+   * request is settled before its record is written), so seeding it changes nothing, and seeding one that lost
+   * them puts the ledger's amounts back, whenever it runs.
    */
   seed(counters: readonly SeedCounter[], nowMs: number): Promise<void>;
 }

@@ -210,12 +210,12 @@ export class Limiter {
   }
 
   /**
-   * Starts the counters of `scopes` from what they already used (`spendOf`, read from the usage ledger),
-   * wherever a counter does not exist yet: a gateway that starts counts a day's, a month's and a lifetime's
-   * spend from the ledger instead of from zero, and on Redis a replica that starts after Redis lost its data
-   * puts it back (a counter Redis kept is left alone). The in-process store, this replica's fallback during a
-   * Redis outage, is seeded too. Resolves with how many counters were offered (each set only where none
-   * existed); rejects when the shared store cannot be reached (the caller reports it).
+   * Raises the counters of `scopes` to what they already used (`spendOf`, read from the usage ledger; see
+   * `LimitStore.seed`): a gateway that starts counts a day's, a month's and a lifetime's spend from the ledger
+   * instead of from zero, and on Redis a replica that starts, or whose connection comes back, after Redis lost
+   * its data puts it back (a counter Redis kept already holds at least as much). The in-process store, this
+   * replica's fallback during a Redis outage, is seeded too. Resolves with how many counters were offered;
+   * rejects when the shared store cannot be reached (the caller reports it).
    */
   async seed(scopes: Iterable<Scope>, spendOf: (scope: Scope) => ScopeSpend | undefined): Promise<number> {
     const nowMs = this.#now();

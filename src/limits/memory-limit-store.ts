@@ -119,7 +119,11 @@ export class MemoryLimitStore implements LimitStore {
         scope = new Map();
         this.#scopes.set(counter.scopeKey, scope);
       }
-      if (live(scope, counter.field, nowMs) !== undefined) continue;
+      const entry = live(scope, counter.field, nowMs);
+      if (entry !== undefined) {
+        entry.used = Math.max(entry.used, counter.used);
+        continue;
+      }
       scope.set(counter.field, {
         used: counter.used,
         holds: new Map(),

@@ -70,10 +70,16 @@ export async function openServices(
     onError: (error) =>
       log.warn({ err: error }, 'tenant keys could not be reloaded; the last good set stays'),
   });
+  /** Set once the limiter exists: what a reconnected Redis triggers. */
+  let reseed: (() => void) | undefined;
   const limitStore =
     config.redis.url === undefined
       ? undefined
-      : new RedisLimitStore(config.redis.url, { keyPrefix: config.redis.keyPrefix });
+      : new RedisLimitStore(config.redis.url, {
+          keyPrefix: config.redis.keyPrefix,
+          // A Redis that restarted may have come back empty: its counters are put back from the ledger.
+          onReconnect: () => reseed?.(),
+        });
   try {
     await keys.start(config.tenancy.keyRefreshMs);
     await limitStore?.ready();
@@ -92,7 +98,8 @@ export async function openServices(
       } else log.info({ failures: event.failures }, 'redis is back: limits are shared again');
     },
   });
-  await seedLimits(store, keys, limiter, log);
+  await seedLimits(store, keys, limiter, log, 'start');
+  reseed = () => void seedLimits(store, keys, limiter, log, 'redis reconnected');
   const ledger = new UsageLedger<LedgerRecord>(
     { write: async (records) => void (await store.usage.insert(records)) },
     {
@@ -128,7 +135,13 @@ export async function openServices(
  * neither forgets a budget already spent nor hands a plan's quota out again. A failure is reported, not fatal:
  * the gateway then counts from what its store holds, as it did before the ledger existed.
  */
-async function seedLimits(store: Store, keys: KeyDirectory, limiter: Limiter, log: Logger): Promise<void> {
+async function seedLimits(
+  store: Store,
+  keys: KeyDirectory,
+  limiter: Limiter,
+  log: Logger,
+  trigger: 'start' | 'redis reconnected',
+): Promise<void> {
   const nowMs = Date.now();
   const today = new Date(nowMs);
   const since = {
@@ -145,7 +158,7 @@ async function seedLimits(store: Store, keys: KeyDirectory, limiter: Limiter, lo
     ]);
     const byKind: Partial<Record<Scope['kind'], Map<string, LimitSpend>>> = { org, project, key, user };
     const counters = await limiter.seed(keys.scopes(), (scope) => byKind[scope.kind]?.get(scope.id));
-    if (counters > 0) log.info({ counters }, 'limit counters started from the usage ledger');
+    if (counters > 0) log.info({ counters, trigger }, 'limit counters started from the usage ledger');
   } catch (error) {
     log.warn(
       { err: error },

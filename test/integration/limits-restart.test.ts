@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, haveRedisServer, PrivateRedis } from '../support/redis-server.ts';
 import { TenantFixture } from '../support/tenant-fixture.ts';
 
 describe('limits and budgets across a restart of the gateway (embedded store on disk)', () => {
@@ -88,3 +90,55 @@ describe('limits and budgets across a restart of the gateway (embedded store on 
     assert.equal((await fixture.chat(probe.secret)).status, 200);
   });
 });
+
+describe('budgets on a Redis that restarts empty under a running gateway', () => {
+  it('puts the spent budget back from the ledger once the gateway reconnects', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (!haveRedisServer()) {
+      const message = 'redis-server is not on PATH: this test starts and kills a private one';
+      if (process.env.CI !== undefined && process.env.CI !== '') throw new Error(message);
+      t.skip(message);
+      return;
+    }
+    const server = new PrivateRedis(await freePort());
+    await server.start();
+    const fixture = new TenantFixture({ REDIS_URL: server.url });
+    try {
+      await fixture.start();
+      const probe = await fixture.tenant('probe');
+      const { costUsd } = await fixture.chat(probe.secret);
+      const spender = await fixture.tenant('spender', { budget: { daily_usd: costUsd * 20 } });
+      const spent = await spendAllWith(fixture, spender.secret);
+      assert.ok(spent >= 1);
+      await fixture.flush();
+
+      // Redis crashes and comes back with nothing (no persistence, as docker-compose.yml runs it).
+      await server.kill();
+      await server.start();
+      const reseeded = () =>
+        fixture.gateway.logs.some((line) => line.includes('"trigger":"redis reconnected"'));
+      for (let i = 0; i < 200 && !reseeded(); i++) await sleep(50);
+      assert.ok(reseeded(), 'the gateway seeded the limit counters again once Redis was back');
+      const after = await fixture.chat(spender.secret);
+      assert.equal(after.status, 429, 'the day is still spent');
+      // A budget with room is served again (on Redis: budgets fail closed while it is away).
+      const roomy = await fixture.tenant('roomy', { budget: { daily_usd: 100 } });
+      assert.equal((await fixture.chat(roomy.secret)).status, 200);
+    } finally {
+      await fixture.close();
+      await server.kill();
+    }
+  });
+});
+
+async function spendAllWith(fixture: TenantFixture, secret: string): Promise<number> {
+  for (let answered = 0; answered < 50; answered++) {
+    const { status } = await fixture.chat(secret);
+    if (status !== 200) {
+      assert.equal(status, 429);
+      return answered;
+    }
+  }
+  throw new Error('the budget never refused a request');
+}

@@ -565,7 +565,7 @@ describe('counters started from the usage ledger (a replica that starts, a Redis
     assert.equal((await other.admit([scope], { tokens: 0, costNanoUsd: 100_000_000 })).admitted, true);
   });
 
-  it('leaves a counter Redis kept as it was, and keeps a lifetime token budget for ever', async (t) => {
+  it('raises a counter Redis kept only where it holds less, never lowers one, and keeps a lifetime budget for ever', async (t) => {
     if (!(await service(t))) return;
     const limiter = await replica();
     const scope: Scope = {
@@ -573,22 +573,33 @@ describe('counters started from the usage ledger (a replica that starts, a Redis
       id: 'seed-kept',
       limits: { token_budget: 10_000, monthly_requests: 50 },
     };
-    // Counted before the seed: one request, its tokens held.
+    // Counted before the seed: one request this month, its tokens held.
     const admission = await limiter.admit([scope], { tokens: 100, costNanoUsd: 0 });
     assert.equal(admission.admitted, true);
+    const ttlBefore = await pttl('limits:project:seed-kept');
     assert.equal(await limiter.seed([scope], () => spend), 2);
-    const hash = await scopeHash('limits:project:seed-kept');
-    assert.equal(hash['monthly_requests:203001'], '1', 'the counter that existed is not overwritten');
-    assert.equal((await counter('limits:project:seed-kept', 'token_budget:total')).held, 100);
-    assert.equal(hash['token_budget:total'], undefined, 'a window with a live hold exists: not seeded');
-    // A scope whose only counter so far is a seeded lifetime budget: its hash never expires.
+    assert.deepEqual(await counter('limits:project:seed-kept', 'monthly_requests:203001'), {
+      used: 7,
+      held: 0,
+      fields: ['monthly_requests:203001'],
+    });
+    const tokens = await counter('limits:project:seed-kept', 'token_budget:total');
+    assert.equal(tokens.used, 1_234, 'the ledger amount, under the live hold');
+    assert.equal(tokens.held, 100);
+    assert.equal(
+      await pttl('limits:project:seed-kept'),
+      ttlBefore,
+      'no window new to the hash: TTL as it was',
+    );
+    // A counter that holds more than the ledger says is not lowered.
+    await limiter.seed([scope], () => ({ ...spend, monthRequests: 3, tokens: 99 }));
+    assert.equal((await counter('limits:project:seed-kept', 'monthly_requests:203001')).used, 7);
+    assert.equal((await counter('limits:project:seed-kept', 'token_budget:total')).used, 1_234);
+    // A scope whose only counter is a seeded lifetime budget: its hash never expires.
     const lifetime: Scope = { kind: 'org', id: 'seed-lifetime', limits: { token_budget: 10_000 } };
     await limiter.seed([lifetime], () => spend);
     assert.deepEqual(await scopeHash('limits:org:seed-lifetime'), { 'token_budget:total': '1234' });
     assert.equal(await pttl('limits:org:seed-lifetime'), -1);
-    // Seeding again with other amounts changes nothing.
-    await limiter.seed([lifetime], () => ({ ...spend, tokens: 99 }));
-    assert.deepEqual(await scopeHash('limits:org:seed-lifetime'), { 'token_budget:total': '1234' });
   });
 
   it('seeds nothing for a scope without spend or without the limits that outlive a restart', async (t) => {

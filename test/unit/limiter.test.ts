@@ -334,15 +334,17 @@ describe('counters started from the usage ledger, in process', () => {
     assert.equal((await limiter.admit([org], { tokens: 0, costNanoUsd: 600_000_000 })).admitted, false);
   });
 
-  it('leaves a counter that already exists as it is, and seeds nothing for minute and hour windows', async () => {
+  it('never lowers a counter that holds more than the ledger, and seeds nothing for minute and hour windows', async () => {
     const store = new MemoryLimitStore();
     const limiter = new Limiter({ store, now: () => at });
-    const scope: Scope = { kind: 'key', id: 'k', budget: { daily_usd: 1 }, limits: { rpm: 2, tpm: 10 } };
-    const first = await limiter.admit([scope], { tokens: 1, costNanoUsd: 300_000_000 });
+    const scope: Scope = { kind: 'key', id: 'k', budget: { daily_usd: 1 }, limits: { rpm: 10, tpm: 10 } };
+    const first = await limiter.admit([scope], { tokens: 1, costNanoUsd: 950_000_000 });
     assert.equal(first.admitted, true);
+    await limiter.settle((first as Admission).reservation, { tokens: 1, costNanoUsd: 950_000_000 });
     assert.equal(await limiter.seed([scope], () => spend), 1, 'only the daily budget outlives a restart');
-    // The live hold of $0.30 is what counts, not the ledger's $0.90: $0.70 still fits.
-    assert.equal((await limiter.admit([scope], { tokens: 1, costNanoUsd: 700_000_000 })).admitted, true);
+    // $0.95 counted, more than the ledger's $0.90: $0.10 does not fit, $0.05 does.
+    assert.equal((await limiter.admit([scope], { tokens: 1, costNanoUsd: 100_000_000 })).admitted, false);
+    assert.equal((await limiter.admit([scope], { tokens: 1, costNanoUsd: 50_000_000 })).admitted, true);
     assert.equal(await new Limiter({ now: () => at }).seed([scope], () => ({ ...spend, dayNanoUsd: 0 })), 0);
   });
 });

@@ -304,32 +304,36 @@ return settled
 `);
 
 /**
- * Seeds, at a replica's start (RedisLimitStore.seed): for each scope's hash (KEYS), the counters of its ARGV entry
- * (a JSON array of `[field, used, ttl ms or -1]`) are set only where the hash has nothing of that window, neither
- * its used field nor a hold (`<field>:<minute>`), so a hash Redis kept is left as it was and one Redis lost gets
- * the ledger's amounts back. Expiry as an admission sets it: a lifetime
- * field (`token_budget:total`) makes the hash persistent; otherwise a hash without one lives at least until the
- * latest window written ends. Returns how many fields were set.
+ * Seeds (RedisLimitStore.seed, at a replica's start and when its connection comes back): for each scope's hash
+ * (KEYS), each counter of its ARGV entry (a JSON array of `[field, used, ttl ms or -1]`) is raised to `used`
+ * where it holds less (absent counts as 0), never lowered: a hash Redis kept already counts at least what the
+ * ledger has (a request is settled before its record is written), and one Redis lost gets the ledger's
+ * amounts back, on top of nothing or of what was counted since. Expiry as an admission sets it when a window
+ * is new to the hash: a lifetime field (`token_budget:total`) makes the hash persistent; otherwise a hash
+ * without one lives at least until the latest window written ends. Returns how many fields were raised.
  */
 export const seedScript = script(`
-local set = 0
+local raised = 0
 for n = 1, #KEYS do
   local key = KEYS[n]
-  local forever, longest, wrote = false, 0, false
+  local forever, longest, fresh = false, 0, false
   local present = {}
   local fields = redis.call('HGETALL', key)
   for j = 1, #fields, 2 do
     present[string.match(fields[j], '^([^:]*:[^:]*)')] = true
   end
   for _, counter in ipairs(cjson.decode(ARGV[n])) do
-    if not present[counter[1]] then
-      redis.call('HSET', key, counter[1], string.format('%d', counter[2]))
-      set = set + 1
-      wrote = true
-      if counter[3] < 0 then forever = true elseif counter[3] > longest then longest = counter[3] end
+    local field, used = counter[1], counter[2]
+    if used > (tonumber(redis.call('HGET', key, field)) or 0) then
+      redis.call('HSET', key, field, string.format('%d', used))
+      raised = raised + 1
+      if not present[field] then
+        fresh = true
+        if counter[3] < 0 then forever = true elseif counter[3] > longest then longest = counter[3] end
+      end
     end
   end
-  if wrote then
+  if fresh then
     if forever then
       redis.call('PERSIST', key)
     elseif redis.call('HEXISTS', key, 'token_budget:total') == 0 and redis.call('PTTL', key) < longest then
@@ -337,5 +341,5 @@ for n = 1, #KEYS do
     end
   end
 end
-return set
+return raised
 `);

@@ -45,7 +45,14 @@ export class RedisLimitStore implements LimitStore {
   readonly #settlements = new TurnBatch<SettlementWrite, undefined>((writes) => this.#settleAll(writes));
 
   /** `keyPrefix` (default `nexus:`) separates deployments sharing one Redis; `commandTimeoutMs` default 1000. */
-  constructor(url: string, options: { keyPrefix?: string; commandTimeoutMs?: number } = {}) {
+  /**
+   * `onReconnect` runs each time the connection is ready again after it was lost: a Redis that restarted may
+   * have come back empty (the gateway seeds its counters from the ledger again then).
+   */
+  constructor(
+    url: string,
+    options: { keyPrefix?: string; commandTimeoutMs?: number; onReconnect?: () => void } = {},
+  ) {
     this.#prefix = options.keyPrefix ?? 'nexus:';
     this.#redis = new Redis(url, {
       maxRetriesPerRequest: 1,
@@ -56,8 +63,11 @@ export class RedisLimitStore implements LimitStore {
     });
     // Errors surface through the promises of the calls that fail; the connection retries by itself.
     this.#redis.on('error', () => {});
+    let connectedBefore = false;
     this.#redis.on('ready', () => {
       void this.#load().catch(() => {});
+      if (connectedBefore) options.onReconnect?.();
+      connectedBefore = true;
     });
   }
 
