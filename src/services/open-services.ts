@@ -66,12 +66,13 @@ export async function openServices(
         : "a project's own provider keys could not be decrypted (another NEXUS_ENCRYPTION_KEY?): its traffic uses the gateway's keys",
     ),
   );
+  /** Set once the limiter exists: what a reconnected Redis, or scopes whose limits changed, trigger. */
+  let reseed: ((scopes?: Scope[]) => void) | undefined;
   const keys = new KeyDirectory(keySource, {
     onError: (error) =>
       log.warn({ err: error }, 'tenant keys could not be reloaded; the last good set stays'),
+    onChanged: (scopes) => reseed?.(scopes),
   });
-  /** Set once the limiter exists: what a reconnected Redis triggers. */
-  let reseed: (() => void) | undefined;
   const limitStore =
     config.redis.url === undefined
       ? undefined
@@ -98,8 +99,11 @@ export async function openServices(
       } else log.info({ failures: event.failures }, 'redis is back: limits are shared again');
     },
   });
-  await seedLimits(store, keys, limiter, log, 'start');
-  reseed = () => void seedLimits(store, keys, limiter, log, 'redis reconnected');
+  await seedLimits(store, keys.scopes(), limiter, log, 'start');
+  reseed = (scopes) =>
+    void (scopes === undefined
+      ? seedLimits(store, keys.scopes(), limiter, log, 'redis reconnected')
+      : seedLimits(store, scopes, limiter, log, 'limits changed', scopes));
   const ledger = new UsageLedger<LedgerRecord>(
     { write: async (records) => void (await store.usage.insert(records)) },
     {
@@ -137,10 +141,11 @@ export async function openServices(
  */
 async function seedLimits(
   store: Store,
-  keys: KeyDirectory,
+  scopes: Iterable<Scope>,
   limiter: Limiter,
   log: Logger,
-  trigger: 'start' | 'redis reconnected',
+  trigger: 'start' | 'redis reconnected' | 'limits changed',
+  only?: readonly Scope[],
 ): Promise<void> {
   const nowMs = Date.now();
   const today = new Date(nowMs);
@@ -149,7 +154,17 @@ async function seedLimits(
     monthStartMs: Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1),
   };
   try {
-    const spend = (level: 'org' | 'project' | 'key' | 'user') => store.usage.limitSpendByScope(level, since);
+    const spend = async (level: 'org' | 'project' | 'key' | 'user') => {
+      if (only === undefined) return store.usage.limitSpendByScope(level, since);
+      // Scopes whose limits changed: read through the level's index, a few hundred ids per query.
+      const ids = only.filter((scope) => scope.kind === level).map((scope) => scope.id);
+      const found = new Map<string, LimitSpend>();
+      for (let from = 0; from < ids.length; from += 500) {
+        const part = await store.usage.limitSpendByScope(level, since, ids.slice(from, from + 500));
+        for (const [id, value] of part) found.set(id, value);
+      }
+      return found;
+    };
     const [org, project, key, user] = await Promise.all([
       spend('org'),
       spend('project'),
@@ -157,11 +172,11 @@ async function seedLimits(
       spend('user'),
     ]);
     const byKind: Partial<Record<Scope['kind'], Map<string, LimitSpend>>> = { org, project, key, user };
-    const counters = await limiter.seed(keys.scopes(), (scope) => byKind[scope.kind]?.get(scope.id));
+    const counters = await limiter.seed(scopes, (scope) => byKind[scope.kind]?.get(scope.id));
     if (counters > 0) log.info({ counters, trigger }, 'limit counters started from the usage ledger');
   } catch (error) {
     log.warn(
-      { err: error },
+      { err: error, trigger },
       'limit counters could not be started from the usage ledger: they count from the store',
     );
   }

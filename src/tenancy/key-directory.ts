@@ -80,11 +80,26 @@ export class KeyDirectory {
   #reloading: Promise<void> | undefined;
   #sourceReachable = true;
   readonly #onError: (error: unknown) => void;
+  readonly #onChanged: ((scopes: Scope[]) => void) | undefined;
+  /** Each held scope's limits and budget as text, by `<kind>:<id>`: what a reload compares against. */
+  #scopeTerms: Map<string, string> | undefined;
 
-  constructor(source: KeySource, options: { now?: () => number; onError?: (error: unknown) => void } = {}) {
+  /**
+   * `onChanged`: after a reload (not the first load), the scopes that are new or whose limits or budget
+   * changed, so their counters can start from what they already spent.
+   */
+  constructor(
+    source: KeySource,
+    options: {
+      now?: () => number;
+      onError?: (error: unknown) => void;
+      onChanged?: (scopes: Scope[]) => void;
+    } = {},
+  ) {
     this.#source = source;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
+    this.#onChanged = options.onChanged;
   }
 
   /** Loads every active key, then polls for changes every `pollIntervalMs`. */
@@ -142,6 +157,21 @@ export class KeyDirectory {
     return this.#byHash.size;
   }
 
+  #noticeChanges(): void {
+    const before = this.#scopeTerms;
+    const terms = new Map<string, string>();
+    const changed: Scope[] = [];
+    for (const scope of this.scopes()) {
+      const id = `${scope.kind}:${scope.id}`;
+      if (terms.has(id)) continue;
+      const text = JSON.stringify([scope.limits ?? null, scope.budget ?? null]);
+      terms.set(id, text);
+      if (before !== undefined && before.get(id) !== text) changed.push(scope);
+    }
+    this.#scopeTerms = terms;
+    if (changed.length > 0) this.#onChanged?.(changed);
+  }
+
   async #reload(): Promise<void> {
     this.#reloading ??= (async () => {
       try {
@@ -152,6 +182,7 @@ export class KeyDirectory {
           tenants.map((tenant) => [`${tenant.orgId}/${tenant.projectId ?? ''}`, tenant]),
         );
         this.#version = version;
+        this.#noticeChanges();
       } finally {
         this.#reloading = undefined;
       }

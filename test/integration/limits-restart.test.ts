@@ -91,6 +91,33 @@ describe('limits and budgets across a restart of the gateway (embedded store on 
   });
 });
 
+describe('a budget set on a scope that already spent', () => {
+  const fixture = new TenantFixture();
+  before(() => fixture.start());
+  after(() => fixture.close());
+
+  it("counts the month's spend so far at once, without a restart", async () => {
+    const tenant = await fixture.tenant('late budget');
+    let spentUsd = 0;
+    for (let i = 0; i < 3; i++) {
+      const { status, costUsd } = await fixture.chat(tenant.secret);
+      assert.equal(status, 200);
+      spentUsd += costUsd;
+    }
+    await fixture.flush();
+    // The project's new monthly budget leaves less than one request's cost: the month's spend counts in it.
+    const patched = await fixture.as(fixture.masterKey, 'PATCH', `/v1/admin/projects/${tenant.project.id}`, {
+      budget: { monthly_usd: spentUsd * 1.2 },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    await fixture.gateway.app.gateway.services.current!.keys.refresh();
+    const seeded = () => fixture.gateway.logs.some((line) => line.includes('"trigger":"limits changed"'));
+    for (let i = 0; i < 100 && !seeded(); i++) await sleep(20);
+    assert.ok(seeded(), 'the changed scope was seeded from the ledger');
+    assert.equal((await fixture.chat(tenant.secret)).status, 429);
+  });
+});
+
 describe('budgets on a Redis that restarts empty under a running gateway', () => {
   it('puts the spent budget back from the ledger once the gateway reconnects', {
     timeout: 60_000,

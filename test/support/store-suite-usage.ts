@@ -365,6 +365,11 @@ export function usageSuite(backend: StoreBackend): void {
         ['key_b1', b],
       ]);
       assert.deepEqual(sorted(await store.usage.limitSpendByScope('user', since)), [['user_b', b]]);
+      // Only the scopes asked for (those whose limits just changed), through the level's index.
+      assert.deepEqual(sorted(await store.usage.limitSpendByScope('key', since, ['key_b1', 'key_none'])), [
+        ['key_b1', b],
+      ]);
+      assert.equal((await store.usage.limitSpendByScope('org', since, [])).size, 0);
     });
   });
 

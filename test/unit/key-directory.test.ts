@@ -125,3 +125,35 @@ describe('presented keys', () => {
     assert.equal(digestsEqual('', ''), true);
   });
 });
+
+describe('scopes whose limits change', () => {
+  it('are reported after a reload (new ones too), never on the first load or when nothing changed', async () => {
+    const a = generateApiKey();
+    const b = generateApiKey();
+    const project = { kind: 'project' as const, id: 'proj_1', budget: { monthly_usd: 5 } };
+    const keyA = principal(a, { scopes: [{ kind: 'key', id: 'key_a' }, project] });
+    const fake = source([keyA]);
+    const reports: string[][] = [];
+    const directory = new KeyDirectory(fake.store, {
+      onChanged: (scopes) => reports.push(scopes.map((scope) => `${scope.kind}:${scope.id}`)),
+    });
+    await directory.start(60_000);
+    directory.stop();
+    assert.deepEqual(reports, [], 'the first load is seeded by the gateway at start');
+    fake.replace([keyA]);
+    await directory.refresh();
+    assert.deepEqual(reports, [], 'the same limits: nothing to report');
+    // The project's budget changes and a key is added under it.
+    const raised = { ...project, budget: { monthly_usd: 10 } };
+    fake.replace([
+      principal(a, { scopes: [{ kind: 'key', id: 'key_a' }, raised] }),
+      principal(b, { scopes: [{ kind: 'key', id: 'key_b', limits: { rpm: 5 } }, raised] }),
+    ]);
+    await directory.refresh();
+    assert.deepEqual(reports, [['project:proj_1', 'key:key_b']]);
+    assert.deepEqual(
+      [...directory.scopes()].map((scope) => `${scope.kind}:${scope.id}`),
+      ['key:key_a', 'project:proj_1', 'key:key_b', 'project:proj_1'],
+    );
+  });
+});

@@ -162,12 +162,15 @@ export class UsageRepository {
    * What every organization, project, key or user with records has used in the windows its limits count in,
    * keyed by its id (see `LimitSpend`), read when a gateway starts so its limit counters start from the ledger.
    * One grouped query per level; `monthRequests` counts the requests that were admitted (those that reached an
-   * upstream or were answered from the cache), never the ones a limit refused.
+   * upstream or were answered from the cache), never the ones a limit refused. `ids`: only these scopes (read
+   * through the level's index), for scopes whose limits just changed.
    */
   async limitSpendByScope(
     level: 'org' | 'project' | 'key' | 'user',
     since: { readonly dayStartMs: number; readonly monthStartMs: number },
+    ids?: readonly string[],
   ): Promise<Map<string, LimitSpend>> {
+    if (ids?.length === 0) return new Map();
     const column = `${level}_id` as const;
     const day = sql.lit(since.dayStartMs);
     const month = sql.lit(since.monthStartMs);
@@ -189,6 +192,7 @@ export class UsageRepository {
         ),
       ])
       .where(column, 'is not', null)
+      .$if(ids !== undefined, (query) => query.where(column, 'in', ids as string[]))
       .groupBy(column)
       .execute();
     return new Map(
