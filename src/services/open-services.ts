@@ -103,7 +103,7 @@ export async function openServices(
   reseed = (scopes) =>
     void (scopes === undefined
       ? seedLimits(store, keys.scopes(), limiter, log, 'redis reconnected')
-      : seedLimits(store, scopes, limiter, log, 'limits changed', scopes));
+      : seedLimits(store, scopes, limiter, log, 'limits changed'));
   const ledger = new UsageLedger<LedgerRecord>(
     { write: async (records) => void (await store.usage.insert(records)) },
     {
@@ -145,7 +145,6 @@ async function seedLimits(
   limiter: Limiter,
   log: Logger,
   trigger: 'start' | 'redis reconnected' | 'limits changed',
-  only?: readonly Scope[],
 ): Promise<void> {
   const nowMs = Date.now();
   const today = new Date(nowMs);
@@ -155,9 +154,9 @@ async function seedLimits(
   };
   try {
     const spend = async (level: 'org' | 'project' | 'key' | 'user') => {
-      if (only === undefined) return store.usage.limitSpendByScope(level, since);
-      // Scopes whose limits changed: read through the level's index, a few hundred ids per query.
-      const ids = only.filter((scope) => scope.kind === level).map((scope) => scope.id);
+      if (trigger !== 'limits changed') return store.usage.limitSpendByScope(level, since);
+      // A few scopes whose limits changed: read through the level's index, a few hundred ids per query.
+      const ids = [...scopes].filter((scope) => scope.kind === level).map((scope) => scope.id);
       const found = new Map<string, LimitSpend>();
       for (let from = 0; from < ids.length; from += 500) {
         const part = await store.usage.limitSpendByScope(level, since, ids.slice(from, from + 500));
