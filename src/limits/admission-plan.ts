@@ -60,20 +60,8 @@ export function planAdmission(
     seen.add(scopeKey);
     const add = (limit: LimitName, max: number, amount: number, hold: boolean) => {
       checkAmount(`${scope.kind} ${scope.id} ${limit}`, max);
-      const window = limitWindow(limit, options.nowMs);
-      const ttlMs =
-        window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
-      counters.push({
-        scopeKey,
-        field: known.field(limit, window.label),
-        max,
-        amount,
-        hold,
-        ttlMs,
-        scope: known.ref,
-        limit,
-        resetAtMs: window.endMs,
-      });
+      const { field, ttlMs, endMs } = counterAt(known, limit, hold, options);
+      counters.push({ scopeKey, field, max, amount, hold, ttlMs, scope: known.ref, limit, resetAtMs: endMs });
     };
     for (const limit of rateLimitNames) {
       const max = scope.limits?.[limit];
@@ -105,10 +93,8 @@ export function planSeed(
   const counters: SeedCounter[] = [];
   const add = (limit: LimitName, used: number, hold: boolean) => {
     if (!(Number.isSafeInteger(used) && used > 0)) return;
-    const window = limitWindow(limit, options.nowMs);
-    const ttlMs =
-      window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
-    counters.push({ scopeKey: known.scopeKey, field: known.field(limit, window.label), used, ttlMs });
+    const { field, ttlMs } = counterAt(known, limit, hold, options);
+    counters.push({ scopeKey: known.scopeKey, field, used, ttlMs });
   };
   const limits = scope.limits;
   if (limits?.token_budget != null) add('token_budget', spend.tokens, true);
@@ -116,6 +102,23 @@ export function planSeed(
   if (scope.budget?.daily_usd != null) add('daily_usd', spend.dayNanoUsd, true);
   if (scope.budget?.monthly_usd != null) add('monthly_usd', spend.monthNanoUsd, true);
   return counters;
+}
+
+/**
+ * A limit's counter of a scope in the window current at `nowMs`: its field, how long it must live (the window's
+ * end, plus `leaseMs` for held kinds, so a late settlement still finds it; undefined for the lifetime budget)
+ * and when the window ends.
+ */
+function counterAt(
+  known: ScopeMemo,
+  limit: LimitName,
+  hold: boolean,
+  options: { readonly nowMs: number; readonly leaseMs: number },
+): { field: string; ttlMs: number | undefined; endMs: number | undefined } {
+  const window = limitWindow(limit, options.nowMs);
+  const ttlMs =
+    window.endMs === undefined ? undefined : window.endMs - options.nowMs + (hold ? options.leaseMs : 0);
+  return { field: known.field(limit, window.label), ttlMs, endMs: window.endMs };
 }
 
 /** What planning derives from a scope alone: its store key, its counters' fields per window, its budgets in nano-USD. */

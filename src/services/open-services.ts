@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { LedgerRecord } from '../ledger/usage-record.ts';
 import type { Scope } from '../limits/limit-types.ts';
+import { limitWindow } from '../limits/limit-window.ts';
 import { Limiter } from '../limits/limiter.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type CacheServices, type Flight, keepFlight, leaderLeft, sharedFailure } from '../pipeline/cache.ts';
@@ -146,11 +147,11 @@ async function seedLimits(
   log: Logger,
   trigger: 'start' | 'redis reconnected' | 'limits changed',
 ): Promise<void> {
+  // The windows the limiter counts in now (limits/limit-window.ts), so the ledger is read over the same ones.
   const nowMs = Date.now();
-  const today = new Date(nowMs);
   const since = {
-    dayStartMs: Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()),
-    monthStartMs: Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1),
+    dayStartMs: limitWindow('daily_usd', nowMs).startMs,
+    monthStartMs: limitWindow('monthly_usd', nowMs).startMs,
   };
   try {
     const spend = async (level: 'org' | 'project' | 'key' | 'user') => {

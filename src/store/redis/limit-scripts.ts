@@ -317,14 +317,16 @@ local raised = 0
 for n = 1, #KEYS do
   local key = KEYS[n]
   local forever, longest, fresh = false, 0, false
-  local present = {}
+  -- Each window the hash has (by a used field or a hold), and each used amount.
+  local present, stored = {}, {}
   local fields = redis.call('HGETALL', key)
   for j = 1, #fields, 2 do
     present[string.match(fields[j], '^([^:]*:[^:]*)')] = true
+    stored[fields[j]] = tonumber(fields[j + 1])
   end
   for _, counter in ipairs(cjson.decode(ARGV[n])) do
     local field, used = counter[1], counter[2]
-    if used > (tonumber(redis.call('HGET', key, field)) or 0) then
+    if used > (stored[field] or 0) then
       redis.call('HSET', key, field, string.format('%d', used))
       raised = raised + 1
       if not present[field] then
